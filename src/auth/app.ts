@@ -1,0 +1,164 @@
+/**
+ * The provider's `defaultHandler`: everything that is not token-protected MCP traffic and not an
+ * endpoint the OAuth provider answers itself (metadata, /token, /register).
+ *
+ * GET  /authorize  validate the request, show the consent page
+ * POST /authorize  Deny → access_denied to the client; Allow → off to the upstream IdP
+ * GET  /callback   back from the upstream: verify, apply sign-in policy, mint our own grant
+ */
+import {
+  AuthorizationError,
+  authorizationErrorRedirect,
+  CimdFetchError,
+  type AuthRequest,
+  type AuthorizationErrorCode,
+  type OAuthHelpers,
+} from '@cloudflare/workers-oauth-provider';
+import { Hono, type Context } from 'hono';
+import { loadConfig } from '../config';
+import { upstreamFor } from '../upstream';
+import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
+import { approvedScopes, requestedScopes } from './grant-scopes';
+import { consentPage, errorPage, homePage, PAGE_CSP } from './pages';
+import type { GrantProps } from './props';
+import { isScope } from './scopes';
+import { isAllowedToSignIn } from './sign-in-policy';
+
+export type AuthEnv = { Bindings: Env & { OAUTH_PROVIDER: OAuthHelpers } };
+
+export const CALLBACK_PATH = '/callback';
+
+export const authApp = new Hono<AuthEnv>();
+
+authApp.get('/', (c) => c.html(homePage(new URL(c.req.url).origin)));
+
+authApp.get('/authorize', async (c) => {
+  const oauth = c.env.OAUTH_PROVIDER;
+  let request: AuthRequest;
+  try {
+    request = await oauth.parseAuthRequest(c.req.raw);
+  } catch (error) {
+    return authorizeError(c, error);
+  }
+  // OAuth 2.1 and MCP require PKCE; the provider accepts requests without it, this server does not.
+  if (!request.codeChallenge || request.codeChallengeMethod !== 'S256') {
+    return redirectError(request, 'invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.');
+  }
+  const requested = requestedScopes(request.scope);
+  if (!requested.ok) return redirectError(request, 'invalid_scope', `Unknown scope: ${requested.unknown.join(' ')}`);
+
+  try {
+    const details = await oauth.describeConsent(request);
+    const consent = await oauth.beginConsent({ ...request, scope: requested.scopes });
+    consent.headers.set('Content-Type', 'text/html; charset=utf-8');
+    consent.headers.set('Content-Security-Policy', PAGE_CSP);
+    return new Response(await consentPage(details, consent.handle, requested.scopes), { headers: consent.headers });
+  } catch (error) {
+    return authorizeError(c, error);
+  }
+});
+
+authApp.post('/authorize', async (c) => {
+  const oauth = c.env.OAUTH_PROVIDER;
+  const form = await c.req.formData();
+  const handle = String(form.get('handle') ?? '');
+  try {
+    if (form.get('decision') !== 'approve') {
+      const denied = await oauth.denyConsent(c.req.raw, handle);
+      return new Response(null, { status: 302, headers: denied.headers });
+    }
+    // The request comes back from storage with the scopes the page showed; ticks count only among those.
+    const approved = await oauth.approveConsent(c.req.raw, handle);
+    const scope = approvedScopes(approved.request.scope.filter(isScope), form.getAll('scope').map(String));
+    if (scope.length === 0) {
+      return redirectError(approved.request, 'access_denied', 'No permissions were approved.', approved.headers);
+    }
+    const config = loadConfig(c.env);
+    const upstream = upstreamFor(config);
+    const flow = await upstream.prepare();
+    const { state, headers } = await oauth.beginUpstream({ ...approved.request, scope }, { data: flow, headers: approved.headers });
+    headers.set('Location', (await upstream.authorizationUrl(flow, state, callbackUrl(c))).href);
+    return new Response(null, { status: 302, headers });
+  } catch (error) {
+    return authorizeError(c, error);
+  }
+});
+
+authApp.get(CALLBACK_PATH, async (c) => {
+  const oauth = c.env.OAUTH_PROVIDER;
+  let resumed: { request: AuthRequest; data: UpstreamFlow; headers: Headers };
+  try {
+    resumed = await oauth.finishUpstream<UpstreamFlow>(c.req.raw);
+  } catch (error) {
+    return authorizeError(c, error);
+  }
+  const { request, data: flow, headers } = resumed;
+  const config = loadConfig(c.env);
+  const callback = new URL(c.req.url);
+  const state = callback.searchParams.get('state') ?? '';
+  try {
+    const identity = await upstreamFor(config).finish(callback, state, flow, callbackUrl(c));
+    if (!isAllowedToSignIn(config.signInPolicy, identity)) {
+      console.warn(JSON.stringify({ event: 'sign_in_refused', upstream: identity.upstream, reason: 'sign-in policy' }));
+      return redirectError(request, 'access_denied', 'This account is not allowed to use this server.', headers);
+    }
+    const userId = await userIdFor(identity);
+    const props: GrantProps = {
+      userId,
+      upstream: identity.upstream,
+      subject: identity.subject,
+      email: identity.email,
+      name: identity.name,
+      login: identity.login,
+    };
+    const { redirectTo } = await oauth.completeAuthorization({
+      request,
+      userId,
+      // Stored unencrypted so grants can be listed for administration: no secrets here.
+      metadata: { upstream: identity.upstream, email: identity.email, authorizedAt: new Date().toISOString() },
+      scope: request.scope,
+      props,
+    });
+    headers.set('Location', redirectTo);
+    return new Response(null, { status: 302, headers });
+  } catch (error) {
+    if (error instanceof UpstreamError) {
+      console.warn(JSON.stringify({ event: 'upstream_sign_in_failed', reason: error.reason, detail: error.detail }));
+      const code: AuthorizationErrorCode =
+        error.reason === 'access_denied' ? 'access_denied' : error.reason === 'upstream_unavailable' ? 'temporarily_unavailable' : 'server_error';
+      return redirectError(request, code, error.userMessage, headers);
+    }
+    return authorizeError(c, error);
+  }
+});
+
+function callbackUrl(c: Context<AuthEnv>): string {
+  const config = loadConfig(c.env);
+  return `${config.publicUrl ?? new URL(c.req.url).origin}${CALLBACK_PATH}`;
+}
+
+/** An OAuth error sent back to the client: only ever for a request the provider validated. */
+function redirectError(request: AuthRequest, code: AuthorizationErrorCode, description: string, headers = new Headers()): Response {
+  headers.set('Location', authorizationErrorRedirect(request, code, description));
+  return new Response(null, { status: 302, headers });
+}
+
+/**
+ * Errors before the client and its redirect URI are trusted are shown here, never redirected
+ * (an open redirector otherwise). Anything unexpected is a bug or an outage: a plain 500.
+ */
+async function authorizeError(c: Context<AuthEnv>, error: unknown): Promise<Response> {
+  if (error instanceof AuthorizationError && error.redirectTo) return c.redirect(error.redirectTo, 302);
+  if (error instanceof AuthorizationError) {
+    return htmlResponse(400, errorPage('This sign-in request cannot continue', error.description));
+  }
+  if (error instanceof CimdFetchError) {
+    console.warn(JSON.stringify({ event: 'cimd_fetch_failed', reason: error.reason }));
+    return htmlResponse(400, errorPage('This app could not be verified', "The app's client metadata document could not be fetched or is invalid."));
+  }
+  throw error;
+}
+
+async function htmlResponse(status: number, page: ReturnType<typeof errorPage>): Promise<Response> {
+  return new Response(await page, { status, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': PAGE_CSP } });
+}

@@ -1,0 +1,26 @@
+/**
+ * Which scopes an authorization asks for and which it may be granted. Pure functions.
+ */
+import { ALL_SCOPES, isScope, type Scope } from './scopes';
+
+/** Asked for by clients that follow OpenID habits; refresh tokens are issued regardless, so it grants nothing. */
+const IGNORED_SCOPES = new Set(['offline_access']);
+
+/** What a client that names no scope gets asked for: everything, which the user can untick. */
+export const DEFAULT_SCOPES: readonly Scope[] = ALL_SCOPES;
+
+export type RequestedScopes = { ok: true; scopes: Scope[] } | { ok: false; unknown: string[] };
+
+/** The scopes a client asked for, checked against the catalogue. Unknown scopes are an error, never dropped silently. */
+export function requestedScopes(requested: readonly string[]): RequestedScopes {
+  const named = requested.filter((scope) => !IGNORED_SCOPES.has(scope));
+  const unknown = named.filter((scope) => !isScope(scope));
+  if (unknown.length > 0) return { ok: false, unknown };
+  const scopes = named.length === 0 ? [...DEFAULT_SCOPES] : named.filter(isScope);
+  return { ok: true, scopes: ALL_SCOPES.filter((scope) => scopes.includes(scope)) };
+}
+
+/** What the user approved, never more than was shown to them: ticks outside `shown` are ignored. */
+export function approvedScopes(shown: readonly Scope[], ticked: readonly string[]): Scope[] {
+  return shown.filter((scope) => ticked.includes(scope));
+}

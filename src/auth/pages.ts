@@ -1,0 +1,68 @@
+/**
+ * The HTML this Worker shows to people: the consent page, error pages and the home page. Every
+ * value interpolated here goes through hono's `html` template, which escapes it; client names,
+ * URIs and scopes come from self-registration and are attacker-chosen.
+ */
+import type { ConsentDescription } from '@cloudflare/workers-oauth-provider';
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import { SCOPES, type Scope } from './scopes';
+
+/**
+ * No scripts, no external resources, no framing. `form-action` is deliberately absent: browsers apply
+ * it to the redirect that follows a form post, which here goes to the upstream IdP or the client.
+ */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.4rem}.box{border:1px solid #ccc;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
+.warn{background:#fff6e0;border-color:#e0b000}label{display:block;margin:.35rem 0}small{color:#555}
+button{font:inherit;padding:.5rem 1.2rem;border-radius:6px;border:1px solid #888;margin-right:.5rem;cursor:pointer}
+button.primary{background:#1a56db;color:#fff;border-color:#1a56db}code{background:#f2f2f2;padding:0 .25rem}`;
+
+function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>) {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${title}</title><style>${STYLE}</style></head>
+<body>${body}</body></html>`;
+}
+
+export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[]) {
+  const publisher = details.clientDomain
+    ? html`<p>Published by <strong>${details.clientDomain}</strong>.</p>`
+    : html`<p><small>This app registered itself; its name is not verified.</small></p>`;
+  const loopbackWarning = details.redirectIsLoopback
+    ? html`<div class="box warn"><strong>This sends access to an app on your computer.</strong> Continue only if you just started signing in from it.</div>`
+    : '';
+  const scopeList = scopes.map(
+    (scope) => html`<label><input type="checkbox" name="scope" value="${scope}" checked> ${SCOPES[scope].description} <small><code>${scope}</code></small></label>`,
+  );
+  return layout(
+    `Authorize ${details.clientName}`,
+    html`<h1>Allow <strong>${details.clientName}</strong> to use this MCP server as you?</h1>
+${publisher}
+<p>Access will be sent to <strong>${details.redirectHost}</strong>.</p>
+${loopbackWarning}
+<form method="post" action="/authorize">
+<input type="hidden" name="handle" value="${handle}">
+<div class="box"><p>It will be able to:</p>${scopeList}</div>
+<p>Next, you will sign in with your identity provider.</p>
+<p><button type="submit" class="primary" name="decision" value="approve" id="approve">Allow</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button></p>
+</form>`,
+  );
+}
+
+export function errorPage(title: string, message: string) {
+  return layout(title, html`<h1>${title}</h1><p>${message}</p><p><small>Return to the app you were signing in from and start again.</small></p>`);
+}
+
+export function homePage(origin: string) {
+  return layout(
+    'MCP server',
+    html`<h1>MCP server</h1>
+<p>This is a remote <a href="https://modelcontextprotocol.io">Model Context Protocol</a> server. Point your MCP client at:</p>
+<div class="box"><code>${origin}/mcp</code> <small>(Streamable HTTP)</small><br><code>${origin}/sse</code> <small>(legacy SSE)</small></div>
+<p>Clients sign in with OAuth 2.1; metadata is at <code>${origin}/.well-known/oauth-authorization-server</code>.</p>`,
+  );
+}

@@ -1,0 +1,222 @@
+/**
+ * The one place configuration is read. Every setting comes from the Worker's environment
+ * (`vars` in wrangler.jsonc, `.dev.vars` locally, `wrangler secret put` in production) and is
+ * validated here, so a missing or malformed setting fails with a message that names the fix
+ * instead of surfacing later as a cryptic error in the middle of a sign-in.
+ */
+
+/** Cloudflare KV refuses expirations shorter than this, so every lifetime stays at or above it. */
+const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
+
+const DAY_SECONDS = 86_400;
+
+export type UpstreamKind = 'oidc' | 'github';
+
+export interface OidcUpstreamConfig {
+  kind: 'oidc';
+  /** Issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** Scopes asked of the upstream. Default `openid email profile`. */
+  scopes: string[];
+}
+
+export interface GithubUpstreamConfig {
+  kind: 'github';
+  clientId: string;
+  clientSecret: string;
+  /** Web origin for `/login/oauth/*`. Default `https://github.com`; set it for GitHub Enterprise Server. */
+  webUrl: string;
+  /** REST API base. Default `https://api.github.com`. */
+  apiUrl: string;
+}
+
+export type UpstreamConfig = OidcUpstreamConfig | GithubUpstreamConfig;
+
+/** Who may sign in. Every list empty means everyone the upstream IdP accepts. */
+export interface SignInPolicyConfig {
+  /** Exact email addresses, lowercase. Only verified emails count. */
+  emails: string[];
+  /** Email domains (`example.com`), lowercase. Only verified emails count. */
+  emailDomains: string[];
+  /** GitHub logins, lowercase (GitHub upstream only). */
+  githubLogins: string[];
+  /** GitHub organisations the user must belong to, lowercase (GitHub upstream only). */
+  githubOrgs: string[];
+}
+
+export interface TokenLifetimes {
+  /** Access token lifetime. Default 1 hour: short, since a refresh is cheap and a leak is bounded by it. */
+  accessTokenSeconds: number;
+  /**
+   * Lifetime of a new grant (its refresh token). Default 30 days. With `refreshIdleSeconds` set the
+   * grant then slides forward on every refresh, so a gateway in regular use never makes its users
+   * re-consent, while an abandoned grant dies after the idle period.
+   */
+  refreshTokenSeconds: number;
+  /** Sliding idle lifetime: each refresh moves the grant's expiry this far out. Default 30 days. */
+  refreshIdleSeconds: number | undefined;
+  /**
+   * Lifetime of a dynamically registered client. Default 180 days, renewed by the provider while the
+   * client is in use, so an active gateway never has to re-register; abandoned self-registrations (anyone
+   * may register) are eventually removed. `never` disables expiry.
+   */
+  clientRegistrationSeconds: number | undefined;
+}
+
+export interface Config {
+  /** Canonical public origin (`https://mcp.example.com`). Unset: the origin each request arrives on. */
+  publicUrl: string | undefined;
+  upstream: UpstreamConfig;
+  signInPolicy: SignInPolicyConfig;
+  /** HMAC key that binds each MCP session id to the user who opened it. */
+  sessionSecret: string;
+  /** Whether clients with `token_endpoint_auth_method: none` may register by DCR. Default true. */
+  allowPublicClientRegistration: boolean;
+  lifetimes: TokenLifetimes;
+}
+
+/** Raised when the environment cannot make a working server; `problems` each name a fix. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration error:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The environment as configuration sees it: every binding value that is a plain string. */
+type RawEnv = Record<string, unknown>;
+
+const parsed = new WeakMap<object, Config>();
+
+/** Reads and validates configuration, once per `env` object. Throws {@link ConfigError}. */
+export function loadConfig(env: object): Config {
+  let config = parsed.get(env);
+  if (!config) {
+    config = parseConfig(env as RawEnv);
+    parsed.set(env, config);
+  }
+  return config;
+}
+
+export function parseConfig(env: RawEnv): Config {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string') {
+      problems.push(`${name} must be a string variable, not a ${typeof value} binding.`);
+      return undefined;
+    }
+    const trimmed = value.trim();
+    return trimmed === '' ? undefined : trimmed;
+  };
+  const require = (name: string, how: string): string => {
+    const value = read(name);
+    if (value === undefined) problems.push(`${name} is not set. ${how}`);
+    return value ?? '';
+  };
+  const list = (name: string): string[] =>
+    (read(name) ?? '')
+      .split(/[\s,]+/)
+      .map((item) => item.toLowerCase())
+      .filter(Boolean);
+  const seconds = (name: string, fallback: number): number => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < KV_MIN_EXPIRATION_TTL_SECONDS) {
+      problems.push(`${name} must be a whole number of seconds, at least ${KV_MIN_EXPIRATION_TTL_SECONDS} (got "${value}").`);
+      return fallback;
+    }
+    return number;
+  };
+  const secondsOrNever = (name: string, fallback: number): number | undefined =>
+    read(name)?.toLowerCase() === 'never' ? undefined : seconds(name, fallback);
+  const flag = (name: string, fallback: boolean): boolean => {
+    const value = read(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    problems.push(`${name} must be "true" or "false" (got "${value}").`);
+    return fallback;
+  };
+  const url = (name: string, value: string | undefined): string | undefined => {
+    if (value === undefined) return undefined;
+    const problem = httpsOrLoopbackProblem(value);
+    if (problem) {
+      problems.push(`${name} ${problem} (got "${value}").`);
+      return undefined;
+    }
+    return value.replace(/\/+$/, '');
+  };
+
+  const publicUrl = url('PUBLIC_URL', read('PUBLIC_URL'));
+  if (publicUrl && new URL(publicUrl).pathname !== '/') {
+    problems.push(`PUBLIC_URL must be an origin without a path, like https://mcp.example.com (got "${publicUrl}").`);
+  }
+
+  const kind = (read('UPSTREAM') ?? 'oidc').toLowerCase();
+  let upstream: UpstreamConfig;
+  if (kind === 'github') {
+    upstream = {
+      kind: 'github',
+      clientId: require('GITHUB_CLIENT_ID', 'Create a GitHub OAuth app and set its client id as a var.'),
+      clientSecret: require('GITHUB_CLIENT_SECRET', 'Run `npx wrangler secret put GITHUB_CLIENT_SECRET` (locally: add it to .dev.vars).'),
+      webUrl: url('GITHUB_BASE_URL', read('GITHUB_BASE_URL')) ?? 'https://github.com',
+      apiUrl: url('GITHUB_API_URL', read('GITHUB_API_URL')) ?? 'https://api.github.com',
+    };
+  } else {
+    if (kind !== 'oidc') problems.push(`UPSTREAM must be "oidc" or "github" (got "${kind}").`);
+    upstream = {
+      kind: 'oidc',
+      issuer: url('OIDC_ISSUER', require('OIDC_ISSUER', "Set it to your IdP's issuer URL, e.g. https://accounts.google.com.")) ?? '',
+      clientId: require('OIDC_CLIENT_ID', 'Register this Worker as an OAuth client at your IdP and set its client id as a var.'),
+      clientSecret: require('OIDC_CLIENT_SECRET', 'Run `npx wrangler secret put OIDC_CLIENT_SECRET` (locally: add it to .dev.vars).'),
+      scopes: (read('OIDC_SCOPES') ?? 'openid email profile').split(/\s+/),
+    };
+    if (!upstream.scopes.includes('openid')) problems.push('OIDC_SCOPES must include "openid".');
+  }
+
+  const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
+  if (sessionSecret && sessionSecret.length < 32) problems.push('SESSION_SECRET must be at least 32 characters long.');
+
+  const config: Config = {
+    publicUrl,
+    upstream,
+    signInPolicy: {
+      emails: list('ALLOWED_EMAILS'),
+      emailDomains: list('ALLOWED_EMAIL_DOMAINS').map((domain) => domain.replace(/^@/, '')),
+      githubLogins: list('ALLOWED_GITHUB_LOGINS'),
+      githubOrgs: list('ALLOWED_GITHUB_ORGS'),
+    },
+    sessionSecret,
+    allowPublicClientRegistration: flag('ALLOW_PUBLIC_CLIENT_REGISTRATION', true),
+    lifetimes: {
+      accessTokenSeconds: seconds('ACCESS_TOKEN_TTL_SECONDS', 3_600),
+      refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),
+      refreshIdleSeconds: secondsOrNever('REFRESH_TOKEN_IDLE_TTL_SECONDS', 30 * DAY_SECONDS),
+      clientRegistrationSeconds: secondsOrNever('CLIENT_REGISTRATION_TTL_SECONDS', 180 * DAY_SECONDS),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** OAuth 2.1 and the provider accept plain http only on loopback hosts (for local development). */
+export function httpsOrLoopbackProblem(value: string): string | undefined {
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(value);
+  } catch {
+    return 'must be an absolute URL';
+  }
+  if (parsedUrl.protocol === 'https:') return undefined;
+  if (parsedUrl.protocol === 'http:' && isLoopbackHost(parsedUrl.hostname)) return undefined;
+  return 'must use https (plain http is accepted only for localhost)';
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}

@@ -1,0 +1,47 @@
+/**
+ * Worker entry. Checks the setup, then hands every request to the OAuth provider, which serves
+ * OAuth metadata, /token and /register itself, guards /mcp and /sse, and passes the rest
+ * (/authorize, /callback, /) to the sign-in app.
+ */
+import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import { createProvider } from './provider';
+import { checkSetup, setupErrorResponse } from './setup';
+
+export { McpSessionAgent } from './mcp/agent';
+export { UserNotes } from './storage/user-notes';
+
+const providers = new Map<string, OAuthProvider<Env>>();
+
+function providerFor(env: Env, origin: string): OAuthProvider<Env> | Response {
+  const setup = checkSetup(env);
+  if (!setup.ok) return setupErrorResponse(setup.problems);
+  const resource = setup.config.publicUrl ?? origin;
+  let provider = providers.get(resource);
+  if (!provider) {
+    provider = createProvider(setup.config, resource);
+    providers.set(resource, provider);
+  }
+  return provider;
+}
+
+/** Where the expiry sweep remembers its position between cron runs. */
+const PURGE_CURSOR_KEY = 'maintenance:purge-cursor';
+
+export default {
+  async fetch(request, env, ctx): Promise<Response> {
+    const provider = providerFor(env, new URL(request.url).origin);
+    if (provider instanceof Response) return provider;
+    return provider.fetch(request, env, ctx);
+  },
+
+  /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */
+  async scheduled(_controller, env): Promise<void> {
+    // The sweep does not depend on the resource; any valid one will do when PUBLIC_URL is unset.
+    const provider = providerFor(env, 'http://localhost');
+    if (provider instanceof Response) return;
+    const cursor = (await env.OAUTH_KV.get(PURGE_CURSOR_KEY)) ?? undefined;
+    const result = await provider.purgeExpiredData(env, { batchSize: 100, cursor });
+    if (result.cursor) await env.OAUTH_KV.put(PURGE_CURSOR_KEY, result.cursor);
+    else await env.OAUTH_KV.delete(PURGE_CURSOR_KEY);
+  },
+} satisfies ExportedHandler<Env>;

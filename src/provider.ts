@@ -1,0 +1,48 @@
+/**
+ * The OAuth 2.1 authorization server and protected-resource wiring, built from configuration.
+ *
+ * One provider guards both MCP transports, so the protected resource is the origin: the provider
+ * requires every protected route to sit at or below its resource, and `/mcp` and `/sse` share
+ * only the origin. Tokens are therefore valid on both.
+ */
+import { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import { authApp } from './auth/app';
+import { ALL_SCOPES } from './auth/scopes';
+import type { Config } from './config';
+import { legacySseHandler, MCP_PATH, SSE_PATH, streamableHttpHandler } from './mcp/routes';
+
+export const AUTHORIZE_PATH = '/authorize';
+export const TOKEN_PATH = '/token';
+export const REGISTER_PATH = '/register';
+
+export function createProvider(config: Config, origin: string): OAuthProvider<Env> {
+  const { lifetimes } = config;
+  return new OAuthProvider<Env>({
+    apiHandlers: {
+      // The handlers read ctx.auth, which the provider sets for its API handlers; its declared
+      // handler type predates that field, hence the widening.
+      [MCP_PATH]: streamableHttpHandler as ExportedHandlerWithFetch,
+      [SSE_PATH]: legacySseHandler as ExportedHandlerWithFetch,
+    },
+    defaultHandler: { fetch: (request, env, ctx) => authApp.fetch(request, env, ctx) },
+    authorizeEndpoint: AUTHORIZE_PATH,
+    tokenEndpoint: TOKEN_PATH,
+    clientRegistrationEndpoint: REGISTER_PATH,
+    scopesSupported: [...ALL_SCOPES],
+    resourceMetadata: { resource: origin, resource_name: 'MCP server', bearer_methods_supported: ['header'] },
+    accessTokenTTL: lifetimes.accessTokenSeconds,
+    refreshTokenTTL: lifetimes.refreshTokenSeconds,
+    refreshTokenIdleTTL: lifetimes.refreshIdleSeconds,
+    clientRegistrationTTL: lifetimes.clientRegistrationSeconds,
+    disallowPublicClientRegistration: !config.allowPublicClientRegistration,
+    clientIdMetadataDocumentEnabled: true,
+    onError({ code, status, internal }) {
+      // The wire answer stays generic (RFC 6749 §5.2); the exact failed check goes to the log.
+      // `internal` never carries a secret or token (library guarantee), but `detail` may hold a
+      // caught error object, so only its stable slugs are logged.
+      console.warn(JSON.stringify({ event: 'oauth_error', code, status, category: internal.category, reason: internal.reason }));
+    },
+  });
+}
+
+type ExportedHandlerWithFetch = ExportedHandler<Env> & Required<Pick<ExportedHandler<Env>, 'fetch'>>;

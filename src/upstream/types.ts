@@ -1,0 +1,60 @@
+/**
+ * The contract every upstream identity provider adapter meets. The Worker is an OAuth client of the
+ * upstream only to learn who the user is; the upstream's tokens never leave the adapter.
+ */
+
+/** Per-sign-in secrets, kept server-side (encrypted by the provider's `beginUpstream`) until the callback. */
+export interface UpstreamFlow {
+  /** PKCE code verifier for the upstream authorization request. */
+  codeVerifier: string;
+  /** OIDC nonce; absent for plain OAuth 2.0 upstreams. */
+  nonce?: string;
+}
+
+export interface UpstreamIdentity {
+  /** `oidc:<issuer host>` or `github`. */
+  upstream: string;
+  /** Stable subject at the upstream. */
+  subject: string;
+  email?: string;
+  /** Only a verified email counts for sign-in policy. */
+  emailVerified: boolean;
+  name?: string;
+  /** GitHub login. */
+  login?: string;
+  /** GitHub organisations, lowercase; only fetched when policy needs them. */
+  orgs?: string[];
+}
+
+export interface UpstreamAdapter {
+  /** Fresh per-sign-in secrets. */
+  prepare(): Promise<UpstreamFlow>;
+  /** Where to send the browser. `state` comes from the provider's `beginUpstream`. */
+  authorizationUrl(flow: UpstreamFlow, state: string, redirectUri: string): Promise<URL>;
+  /** Validates the callback, exchanges the code and returns who signed in. Throws {@link UpstreamError}. */
+  finish(callbackUrl: URL, state: string, flow: UpstreamFlow, redirectUri: string): Promise<UpstreamIdentity>;
+}
+
+/**
+ * A sign-in that failed at or with the upstream. `userMessage` is safe to show; `detail` is for logs
+ * only and never carries a token or secret.
+ */
+export class UpstreamError extends Error {
+  constructor(
+    readonly reason: 'access_denied' | 'upstream_error' | 'upstream_unavailable' | 'invalid_response',
+    readonly userMessage: string,
+    readonly detail?: string,
+  ) {
+    super(`${reason}: ${detail ?? userMessage}`);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** A user id for the OAuth provider: stable, unique across upstreams, and free of `:` (it is a KV key part). */
+export async function userIdFor(identity: Pick<UpstreamIdentity, 'upstream' | 'subject'>): Promise<string> {
+  if (identity.upstream === 'github') return `github-${identity.subject}`;
+  // Subjects can be long or contain any character (`auth0|123`, `google-oauth2|…`), so hash them.
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${identity.upstream}\n${identity.subject}`));
+  const hex = Array.from(new Uint8Array(digest).slice(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
+  return `oidc-${hex}`;
+}
