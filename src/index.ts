@@ -4,7 +4,8 @@
  * (/authorize, /callback, /) to the sign-in app.
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
-import { createProvider } from './provider';
+import { createProvider, TOKEN_PATH } from './provider';
+import { pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
 
 export { McpSessionAgent } from './mcp/agent';
@@ -12,7 +13,7 @@ export { UserNotes } from './storage/user-notes';
 
 const providers = new Map<string, OAuthProvider<Env>>();
 
-function providerFor(env: Env, origin: string): OAuthProvider<Env> | Response {
+function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string } | Response {
   const setup = checkSetup(env);
   if (!setup.ok) return setupErrorResponse(setup.problems);
   const resource = setup.config.publicUrl ?? origin;
@@ -21,7 +22,7 @@ function providerFor(env: Env, origin: string): OAuthProvider<Env> | Response {
     provider = createProvider(setup.config, resource);
     providers.set(resource, provider);
   }
-  return provider;
+  return { provider, resource };
 }
 
 /** Where the expiry sweep remembers its position between cron runs. */
@@ -29,16 +30,21 @@ const PURGE_CURSOR_KEY = 'maintenance:purge-cursor';
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    const provider = providerFor(env, new URL(request.url).origin);
-    if (provider instanceof Response) return provider;
-    return provider.fetch(request, env, ctx);
+    const url = new URL(request.url);
+    const found = providerFor(env, url.origin);
+    if (found instanceof Response) return found;
+    const { provider, resource } = found;
+    const metadata = pathSuffixedResourceMetadata(request, url, resource);
+    if (metadata) return metadata;
+    return provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), env, ctx);
   },
 
   /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */
   async scheduled(_controller, env): Promise<void> {
     // The sweep does not depend on the resource; any valid one will do when PUBLIC_URL is unset.
-    const provider = providerFor(env, 'http://localhost');
-    if (provider instanceof Response) return;
+    const found = providerFor(env, 'http://localhost');
+    if (found instanceof Response) return;
+    const { provider } = found;
     const cursor = (await env.OAUTH_KV.get(PURGE_CURSOR_KEY)) ?? undefined;
     const result = await provider.purgeExpiredData(env, { batchSize: 100, cursor });
     if (result.cursor) await env.OAUTH_KV.put(PURGE_CURSOR_KEY, result.cursor);

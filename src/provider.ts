@@ -5,7 +5,7 @@
  * requires every protected route to sit at or below its resource, and `/mcp` and `/sse` share
  * only the origin. Tokens are therefore valid on both.
  */
-import { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
 import { authApp } from './auth/app';
 import { ALL_SCOPES } from './auth/scopes';
 import type { Config } from './config';
@@ -16,8 +16,12 @@ export const TOKEN_PATH = '/token';
 export const REGISTER_PATH = '/register';
 
 export function createProvider(config: Config, origin: string): OAuthProvider<Env> {
+  return new OAuthProvider<Env>(providerOptions(config, origin));
+}
+
+export function providerOptions(config: Config, origin: string): OAuthProviderOptions<Env> {
   const { lifetimes } = config;
-  return new OAuthProvider<Env>({
+  return {
     apiHandlers: {
       // The handlers read ctx.auth, which the provider sets for its API handlers; its declared
       // handler type predates that field, hence the widening.
@@ -42,7 +46,7 @@ export function createProvider(config: Config, origin: string): OAuthProvider<En
       // caught error object, so only its stable slugs are logged.
       console.warn(JSON.stringify({ event: 'oauth_error', code, status, category: internal.category, reason: internal.reason }));
     },
-  });
+  };
 }
 
 type ExportedHandlerWithFetch = ExportedHandler<Env> & Required<Pick<ExportedHandler<Env>, 'fetch'>>;

@@ -1,0 +1,34 @@
+// CLI entry point: `tsx dev/idp/main.ts`. IDP_PORT is the IdP's port, PORT the
+// local Worker's (its /callback is the registered redirect URI).
+import { startDevIdp } from './server.js';
+
+function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`${name} must be a TCP port number, got "${raw}"`);
+  }
+  return port;
+}
+
+const idpPort = portFromEnv('IDP_PORT', 8788);
+const workerPort = portFromEnv('PORT', 8787);
+
+const idp = await startDevIdp({
+  port: idpPort,
+  redirectUris: [`http://localhost:${workerPort}/callback`, `http://127.0.0.1:${workerPort}/callback`],
+});
+console.log(`Dev IdP: ${idp.issuer} (accounts alice/alice, bob/bob)`);
+
+const shutdown = (): void => {
+  idp.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGINT', shutdown);
+process.once('SIGTERM', shutdown);

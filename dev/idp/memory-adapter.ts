@@ -1,0 +1,86 @@
+// Per-instance in-memory storage for oidc-provider. Using our own (instead of the
+// library's built-in default) keeps each startDevIdp() isolated and avoids the
+// "development-only in-memory adapter" warning printed on every start.
+import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+
+interface Entry {
+  readonly model: string;
+  payload: AdapterPayload;
+  readonly expiresAt: number; // epoch ms; Infinity when the model has no TTL
+}
+
+// Models whose records are bound to a grant and die with it (the Grant itself and
+// Interactions, which also carry a grantId, are not revoked this way).
+const GRANT_BOUND_MODELS = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+export function createMemoryAdapterFactory(): AdapterFactory {
+  const entries = new Map<string, Entry>();
+
+  const live = (key: string): Entry | undefined => {
+    const entry = entries.get(key);
+    if (entry !== undefined && entry.expiresAt <= Date.now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+
+  // Linear scans are fine at dev scale and avoid keeping secondary indexes in sync.
+  const findWhere = (model: string, match: (payload: AdapterPayload) => boolean): AdapterPayload | undefined => {
+    for (const [key, entry] of entries) {
+      if (entry.model === model && live(key) !== undefined && match(entry.payload)) {
+        return entry.payload;
+      }
+    }
+    return undefined;
+  };
+
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [key, entry] of entries) {
+      if (entry.expiresAt <= now) entries.delete(key);
+    }
+  };
+
+  return (model: string): Adapter => {
+    const keyFor = (id: string): string => `${model}:${id}`;
+    return {
+      async upsert(id, payload, expiresIn) {
+        sweep();
+        const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity;
+        entries.set(keyFor(id), { model, payload: structuredClone(payload), expiresAt });
+      },
+      async find(id) {
+        return live(keyFor(id))?.payload;
+      },
+      async findByUid(uid) {
+        return findWhere(model, (payload) => payload.uid === uid);
+      },
+      async findByUserCode(userCode) {
+        return findWhere(model, (payload) => payload.userCode === userCode);
+      },
+      async consume(id) {
+        const entry = live(keyFor(id));
+        if (entry !== undefined) {
+          entry.payload = { ...entry.payload, consumed: Math.floor(Date.now() / 1000) };
+        }
+      },
+      async destroy(id) {
+        entries.delete(keyFor(id));
+      },
+      // Called e.g. on authorization code replay: every token issued from the grant goes.
+      async revokeByGrantId(grantId) {
+        for (const [key, entry] of entries) {
+          if (GRANT_BOUND_MODELS.has(entry.model) && entry.payload.grantId === grantId) entries.delete(key);
+        }
+      },
+    };
+  };
+}

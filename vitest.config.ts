@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+/** The dev secrets from .dev.vars.example: the one source for local and test secrets. */
+function devSecrets(): Record<string, string> {
+  const lines = readFileSync(new URL('./.dev.vars.example', import.meta.url), 'utf8').split('\n');
+  return Object.fromEntries(
+    lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: devSecrets() } })],
+        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'] },
+      },
+      {
+        // Black-box, from Node: the running system (wrangler dev + the dev IdP) driven by real clients.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'dev/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 90_000,
+        },
+      },
+    ],
+  },
+});
