@@ -1,0 +1,105 @@
+/**
+ * The OAuth client side of an MCP connection, as a gateway such as MCP Manager performs it:
+ * discovery from the 401 challenge, dynamic registration, PKCE S256, code exchange, refresh and
+ * revocation. One function per protocol step, all through oauth4webapi.
+ */
+import * as oauth from 'oauth4webapi';
+
+export interface Discovery {
+  /** The 401 challenge's `resource_metadata`, when there was one. */
+  resourceMetadataUrl: string | undefined;
+  resourceMetadata: { resource: string; authorization_servers?: string[]; scopes_supported?: string[] } & Record<string, unknown>;
+  server: oauth.AuthorizationServer;
+}
+
+export interface RegisteredClient {
+  client: oauth.Client;
+  clientSecret: string | undefined;
+  auth: oauth.ClientAuth;
+}
+
+/** Plain http is acceptable only for a server on this machine. */
+export function httpOptions(url: string | URL): { [oauth.allowInsecureRequests]: boolean } {
+  const { protocol, hostname } = new URL(url);
+  return { [oauth.allowInsecureRequests]: protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(hostname) };
+}
+
+/** Reads `resource_metadata` from a `WWW-Authenticate: Bearer …` header. */
+export function resourceMetadataFromChallenge(header: string | null): string | undefined {
+  return header?.match(/resource_metadata="([^"]+)"/)?.[1];
+}
+
+export async function discover(mcpUrl: string): Promise<Discovery> {
+  const unauthenticated = await fetch(mcpUrl, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
+  });
+  await unauthenticated.body?.cancel();
+  const resourceMetadataUrl = resourceMetadataFromChallenge(unauthenticated.headers.get('www-authenticate'));
+  const prmUrl = resourceMetadataUrl ?? new URL('/.well-known/oauth-protected-resource', mcpUrl).href;
+  const prmResponse = await fetch(prmUrl);
+  if (!prmResponse.ok) throw new Error(`protected resource metadata at ${prmUrl}: HTTP ${prmResponse.status}`);
+  const resourceMetadata = (await prmResponse.json()) as Discovery['resourceMetadata'];
+  const issuer = resourceMetadata.authorization_servers?.[0];
+  if (!issuer) throw new Error('protected resource metadata names no authorization server');
+  const issuerUrl = new URL(issuer);
+  const server = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { ...httpOptions(issuerUrl), algorithm: 'oauth2' }));
+  return { resourceMetadataUrl, resourceMetadata, server };
+}
+
+export async function registerClient(server: oauth.AuthorizationServer, metadata: Partial<oauth.OmitSymbolProperties<oauth.Client>> & { redirect_uris: string[] }): Promise<RegisteredClient> {
+  const response = await oauth.dynamicClientRegistrationRequest(server, { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...metadata }, httpOptions(server.issuer));
+  const client = await oauth.processDynamicClientRegistrationResponse(response);
+  const clientSecret = typeof client.client_secret === 'string' ? client.client_secret : undefined;
+  const method = client.token_endpoint_auth_method ?? 'client_secret_basic';
+  const auth = method === 'none' || !clientSecret ? oauth.None() : method === 'client_secret_post' ? oauth.ClientSecretPost(clientSecret) : oauth.ClientSecretBasic(clientSecret);
+  return { client, clientSecret, auth };
+}
+
+export interface AuthorizationStart {
+  url: URL;
+  state: string;
+  codeVerifier: string;
+  redirectUri: string;
+}
+
+export async function startAuthorization(
+  server: oauth.AuthorizationServer,
+  client: oauth.Client,
+  options: { redirectUri: string; resource?: string; scope?: string },
+): Promise<AuthorizationStart> {
+  if (!server.authorization_endpoint) throw new Error('authorization server metadata has no authorization_endpoint');
+  const codeVerifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const url = new URL(server.authorization_endpoint);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', client.client_id);
+  url.searchParams.set('redirect_uri', options.redirectUri);
+  url.searchParams.set('state', state);
+  url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
+  url.searchParams.set('code_challenge_method', 'S256');
+  if (options.resource) url.searchParams.set('resource', options.resource);
+  if (options.scope) url.searchParams.set('scope', options.scope);
+  return { url, state, codeVerifier, redirectUri: options.redirectUri };
+}
+
+/** Validates the redirect back (state, `iss` per RFC 9207, `error`) and exchanges the code. */
+export async function exchangeCode(server: oauth.AuthorizationServer, registered: RegisteredClient, start: AuthorizationStart, callback: URL, resource?: string): Promise<oauth.TokenEndpointResponse> {
+  const params = oauth.validateAuthResponse(server, registered.client, callback, start.state);
+  const response = await oauth.authorizationCodeGrantRequest(server, registered.client, registered.auth, params, start.redirectUri, start.codeVerifier, {
+    ...httpOptions(server.issuer),
+    ...(resource ? { additionalParameters: { resource } } : {}),
+  });
+  return oauth.processAuthorizationCodeResponse(server, registered.client, response);
+}
+
+export async function refresh(server: oauth.AuthorizationServer, registered: RegisteredClient, refreshToken: string): Promise<oauth.TokenEndpointResponse> {
+  const response = await oauth.refreshTokenGrantRequest(server, registered.client, registered.auth, refreshToken, httpOptions(server.issuer));
+  return oauth.processRefreshTokenResponse(server, registered.client, response);
+}
+
+export async function revoke(server: oauth.AuthorizationServer, registered: RegisteredClient, token: string): Promise<void> {
+  const response = await oauth.revocationRequest(server, registered.client, registered.auth, token, httpOptions(server.issuer));
+  await oauth.processRevocationResponse(response);
+}
