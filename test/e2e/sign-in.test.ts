@@ -1,0 +1,60 @@
+/**
+ * The browser side of sign-in against the running system: Deny on the consent page, unticking
+ * scopes, and the sign-in allowlist, each checked by what the client receives at its redirect URI.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserLogin, closeBrowser } from '../../cli/lib/browser-login.ts';
+import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../../cli/lib/oauth-client.ts';
+import { startSystem, type RunningSystem } from '../../scripts/system.ts';
+
+const CALLBACK = 'https://gateway.test/oauth/callback';
+
+let system: RunningSystem;
+let discovery: Discovery;
+
+beforeAll(async () => {
+  // Only alice's address may sign in: the allowlist is configuration, not code.
+  system = await startSystem({ ephemeralState: true, vars: { ALLOWED_EMAILS: 'alice@example.com' } });
+  discovery = await discover(system.mcpUrl);
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  await system?.stop();
+});
+
+async function authorize(login: string, options: { decision?: 'approve' | 'deny'; untick?: string[] } = {}) {
+  const registered = await registerClient(discovery.server, { client_name: 'Sign-in test', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_post' });
+  const start = await startAuthorization(discovery.server, registered.client, { redirectUri: CALLBACK });
+  const callback = await browserLogin(start.url.href, { login, password: login, redirectUri: CALLBACK, ...options });
+  return { registered, start, callback };
+}
+
+describe('sign-in in a real browser', () => {
+  it('sends access_denied, the client state and iss back to the client when the user clicks Deny', async () => {
+    const { start, callback } = await authorize('alice', { decision: 'deny' });
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('state')).toBe(start.state);
+    expect(callback.searchParams.get('iss')).toBe(system.origin);
+    expect(callback.searchParams.has('code')).toBe(false);
+  });
+
+  it('grants only the scopes left ticked', async () => {
+    const { registered, start, callback } = await authorize('alice', { untick: ['notes:write'] });
+    const tokens = await exchangeCode(discovery.server, registered, start, callback);
+    expect(tokens.scope).toBe('profile notes:read');
+  });
+
+  it('refuses a user the allowlist does not name, with access_denied to the client', async () => {
+    const { start, callback } = await authorize('bob');
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('error_description')).toBe('This account is not allowed to use this server.');
+    expect(callback.searchParams.get('state')).toBe(start.state);
+  });
+
+  it('admits the user the allowlist names', async () => {
+    const { registered, start, callback } = await authorize('alice');
+    const tokens = await exchangeCode(discovery.server, registered, start, callback);
+    expect(tokens.access_token).toEqual(expect.any(String));
+  });
+});
