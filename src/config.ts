@@ -5,6 +5,8 @@
  * instead of surfacing later as a cryptic error in the middle of a sign-in.
  */
 
+import { parseScopePolicy, type ScopePolicy } from './auth/scope-policy';
+
 /** Cloudflare KV refuses expirations shorter than this, so every lifetime stays at or above it. */
 const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
 
@@ -70,7 +72,9 @@ export interface Config {
   publicUrl: string | undefined;
   upstream: UpstreamConfig;
   signInPolicy: SignInPolicyConfig;
-  /** HMAC key that binds each MCP session id to the user who opened it. */
+  /** Which users may be granted which scopes (`SCOPE_POLICY`); scopes it does not name are open to all. */
+  scopePolicy: ScopePolicy;
+  /** HMAC key that binds each MCP session id to the user who opened it, and signs remembered consent. */
   sessionSecret: string;
   /** Whether clients with `token_endpoint_auth_method: none` may register by DCR. Default true. */
   allowPublicClientRegistration: boolean;
@@ -179,6 +183,9 @@ export function parseConfig(env: RawEnv): Config {
     if (!upstream.scopes.includes('openid')) problems.push('OIDC_SCOPES must include "openid".');
   }
 
+  const scopePolicy = parseScopePolicy(env.SCOPE_POLICY);
+  problems.push(...scopePolicy.problems);
+
   const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
   if (sessionSecret && sessionSecret.length < 32) problems.push('SESSION_SECRET must be at least 32 characters long.');
 
@@ -191,6 +198,7 @@ export function parseConfig(env: RawEnv): Config {
       githubLogins: list('ALLOWED_GITHUB_LOGINS'),
       githubOrgs: list('ALLOWED_GITHUB_ORGS'),
     },
+    scopePolicy: scopePolicy.policy,
     sessionSecret,
     allowPublicClientRegistration: flag('ALLOW_PUBLIC_CLIENT_REGISTRATION', true),
     lifetimes: {

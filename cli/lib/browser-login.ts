@@ -3,7 +3,7 @@
  * then the upstream IdP's login form, until the browser is sent to the client's redirect URI, whose
  * URL (with `code` or `error`) is returned. Debian's Chromium through playwright-core.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -21,6 +21,8 @@ export interface BrowserLoginOptions {
   untick?: string[];
   /** Called with the consent page's visible text, for tests that assert what the user was shown. */
   onConsentPage?: (text: string, page: Page) => Promise<void> | void;
+  /** A browser context to reuse (its cookies: remembered consent, the IdP session); default a fresh one. */
+  context?: BrowserContext;
 }
 
 let shared: Promise<Browser> | undefined;
@@ -38,23 +40,32 @@ export async function closeBrowser(): Promise<void> {
 }
 
 export async function browserLogin(authorizationUrl: string, options: BrowserLoginOptions): Promise<URL> {
-  const browser = await launchBrowser();
-  const context = await browser.newContext();
+  const context = options.context ?? (await newBrowserContext());
+  const page = await context.newPage();
   try {
-    const page = await context.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     const redirect = new URL(options.redirectUri);
+    const isRedirect = (url: URL) => url.origin === redirect.origin && url.pathname === redirect.pathname;
+    let resolveReturned: (url: URL) => void = () => undefined;
+    let hasReturned = false;
     const returned = new Promise<URL>((resolve) => {
-      void context.route(
-        (url) => url.origin === redirect.origin && url.pathname === redirect.pathname,
-        async (route) => {
-          resolve(new URL(route.request().url()));
-          await route.fulfill({ status: 200, contentType: 'text/plain', body: 'Authorization finished; you can close this window.' });
-        },
-      );
+      resolveReturned = (url) => {
+        hasReturned = true;
+        resolve(url);
+      };
     });
+    // Seen as a request even when it is a hop in a redirect chain, which routes do not intercept.
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (isRedirect(url)) resolveReturned(url);
+    });
+    // The redirect URI is usually not served here (an HTTPS callback of a gateway): answer it locally.
+    await page.route(isRedirect, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'Authorization finished; you can close this window.' }));
 
-    await page.goto(authorizationUrl);
+    await page.goto(authorizationUrl).catch((error: unknown) => {
+      // A redirect straight back to an unresolvable callback host fails the navigation after we saw it.
+      if (!hasReturned) throw error;
+    });
     const consentOrDone = await Promise.race([page.waitForSelector('#approve').then(() => 'consent' as const), returned.then(() => 'returned' as const)]);
     if (consentOrDone === 'consent') {
       await options.onConsentPage?.(await page.innerText('body'), page);
@@ -70,8 +81,14 @@ export async function browserLogin(authorizationUrl: string, options: BrowserLog
     }
     return await withTimeout(returned, STEP_TIMEOUT_MS * 2, async () => `the browser never reached ${options.redirectUri}; it is at ${page.url()}: ${(await page.innerText('body').catch(() => '')).slice(0, 300)}`);
   } finally {
-    await context.close();
+    if (options.context) await page.close();
+    else await context.close();
   }
+}
+
+/** A fresh, isolated browser profile: no cookies shared with any other login. */
+export async function newBrowserContext(): Promise<BrowserContext> {
+  return (await launchBrowser()).newContext();
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, describe: () => Promise<string>): Promise<T> {

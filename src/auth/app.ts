@@ -15,13 +15,14 @@ import {
   type OAuthHelpers,
 } from '@cloudflare/workers-oauth-provider';
 import { Hono, type Context } from 'hono';
-import { loadConfig } from '../config';
+import { loadConfig, type Config } from '../config';
 import { upstreamFor } from '../upstream';
 import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
-import { approvedScopes, requestedScopes } from './grant-scopes';
+import { postedScopes, requestedScopes } from './grant-scopes';
 import { consentPage, errorPage, homePage, PAGE_CSP } from './pages';
 import type { GrantProps } from './props';
-import { isScope } from './scopes';
+import { allowedScopes } from './scope-policy';
+import { isScope, type Scope } from './scopes';
 import { isAllowedToSignIn } from './sign-in-policy';
 
 export type AuthEnv = { Bindings: Env & { OAUTH_PROVIDER: OAuthHelpers } };
@@ -48,11 +49,18 @@ authApp.get('/authorize', async (c) => {
   if (!requested.ok) return redirectError(request, 'invalid_scope', `Unknown scope: ${requested.unknown.join(' ')}`);
 
   try {
+    const config = loadConfig(c.env);
+    const remembered = await rememberedScopes(oauth, c.req.raw, request, requested.scopes, config);
+    if (remembered.length === requested.scopes.length) {
+      // Everything asked for was approved for this app in this browser before: straight to sign-in.
+      return startUpstream(c, { ...request, scope: requested.scopes }, new Headers());
+    }
     const details = await oauth.describeConsent(request);
     const consent = await oauth.beginConsent({ ...request, scope: requested.scopes });
     consent.headers.set('Content-Type', 'text/html; charset=utf-8');
     consent.headers.set('Content-Security-Policy', PAGE_CSP);
-    return new Response(await consentPage(details, consent.handle, requested.scopes), { headers: consent.headers });
+    const fresh = requested.scopes.filter((scope) => !remembered.includes(scope));
+    return new Response(await consentPage(details, consent.handle, fresh, remembered), { headers: consent.headers });
   } catch (error) {
     return authorizeError(c, error);
   }
@@ -62,23 +70,16 @@ authApp.post('/authorize', async (c) => {
   const oauth = c.env.OAUTH_PROVIDER;
   const form = await c.req.formData();
   const handle = String(form.get('handle') ?? '');
+  // The consent page posts only the scopes it showed (ticked, or already allowed). The handle is
+  // bound to this browser by cookie, so no other site can post this form on the user's behalf.
+  const scope = postedScopes(form.getAll('scope').map(String));
   try {
-    if (form.get('decision') !== 'approve') {
-      const denied = await oauth.denyConsent(c.req.raw, handle);
+    if (form.get('decision') !== 'approve' || scope.length === 0) {
+      const denied = await oauth.denyConsent(c.req.raw, handle, { description: scope.length === 0 && form.get('decision') === 'approve' ? 'No permissions were approved.' : undefined });
       return new Response(null, { status: 302, headers: denied.headers });
     }
-    // The request comes back from storage with the scopes the page showed; ticks count only among those.
-    const approved = await oauth.approveConsent(c.req.raw, handle);
-    const scope = approvedScopes(approved.request.scope.filter(isScope), form.getAll('scope').map(String));
-    if (scope.length === 0) {
-      return redirectError(approved.request, 'access_denied', 'No permissions were approved.', approved.headers);
-    }
-    const config = loadConfig(c.env);
-    const upstream = upstreamFor(config);
-    const flow = await upstream.prepare();
-    const { state, headers } = await oauth.beginUpstream({ ...approved.request, scope }, { data: flow, headers: approved.headers });
-    headers.set('Location', (await upstream.authorizationUrl(flow, state, callbackUrl(c))).href);
-    return new Response(null, { status: 302, headers });
+    const approved = await oauth.approveConsent(c.req.raw, handle, { scope, remember: rememberOptions(loadConfig(c.env)) });
+    return startUpstream(c, approved.request, approved.headers);
   } catch (error) {
     return authorizeError(c, error);
   }
@@ -103,6 +104,11 @@ authApp.get(CALLBACK_PATH, async (c) => {
       return redirectError(request, 'access_denied', 'This account is not allowed to use this server.', headers);
     }
     const userId = await userIdFor(identity);
+    // What the user approved, narrowed to what policy lets this user have: never more than either.
+    const scope = allowedScopes(config.scopePolicy, identity, userId, request.scope.filter(isScope));
+    if (scope.length === 0) {
+      return redirectError(request, 'access_denied', 'This account may not be granted any of the requested permissions.', headers);
+    }
     const props: GrantProps = {
       userId,
       upstream: identity.upstream,
@@ -116,7 +122,7 @@ authApp.get(CALLBACK_PATH, async (c) => {
       userId,
       // Stored unencrypted so grants can be listed for administration: no secrets here.
       metadata: { upstream: identity.upstream, email: identity.email, authorizedAt: new Date().toISOString() },
-      scope: request.scope,
+      scope,
       props,
     });
     headers.set('Location', redirectTo);
@@ -131,6 +137,31 @@ authApp.get(CALLBACK_PATH, async (c) => {
     return authorizeError(c, error);
   }
 });
+
+/** Hands the browser to the upstream IdP; `state` exists only now, after consent, bound to this browser. */
+async function startUpstream(c: Context<AuthEnv>, request: AuthRequest, headers: Headers): Promise<Response> {
+  const upstream = upstreamFor(loadConfig(c.env));
+  const flow = await upstream.prepare();
+  const started = await c.env.OAUTH_PROVIDER.beginUpstream(request, { data: flow, headers });
+  started.headers.set('Location', (await upstream.authorizationUrl(flow, started.state, callbackUrl(c))).href);
+  return new Response(null, { status: 302, headers: started.headers });
+}
+
+/** How long an approval is remembered in the browser, per app, redirect URI and resource. */
+const REMEMBER_CONSENT_SECONDS = 30 * 86_400;
+
+function rememberOptions(config: Config) {
+  // The user is not known before the upstream sign-in, so approvals belong to the browser (no subject).
+  return { secret: `consent-approvals\n${config.sessionSecret}`, maxAgeSeconds: REMEMBER_CONSENT_SECONDS };
+}
+
+/** The requested scopes this browser already approved for this client, redirect URI and resource. */
+async function rememberedScopes(oauth: OAuthHelpers, raw: Request, request: AuthRequest, scopes: readonly Scope[], config: Config): Promise<Scope[]> {
+  if (!raw.headers.get('Cookie')) return [];
+  const remember = rememberOptions(config);
+  const checks = await Promise.all(scopes.map((scope) => oauth.isConsentRemembered(raw, { ...request, scope: [scope] }, remember)));
+  return scopes.filter((_, index) => checks[index]);
+}
 
 function callbackUrl(c: Context<AuthEnv>): string {
   const config = loadConfig(c.env);

@@ -20,7 +20,7 @@ export function requestedScopes(requested: readonly string[]): RequestedScopes {
   return { ok: true, scopes: ALL_SCOPES.filter((scope) => scopes.includes(scope)) };
 }
 
-/** What the user approved, never more than was shown to them: ticks outside `shown` are ignored. */
-export function approvedScopes(shown: readonly Scope[], ticked: readonly string[]): Scope[] {
-  return shown.filter((scope) => ticked.includes(scope));
+/** The catalogue scopes among what a consent form posted, in catalogue order. */
+export function postedScopes(posted: readonly string[]): Scope[] {
+  return ALL_SCOPES.filter((scope) => posted.includes(scope));
 }

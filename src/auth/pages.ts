@@ -27,7 +27,11 @@ function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedStri
 <body>${body}</body></html>`;
 }
 
-export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[]) {
+/**
+ * `scopes` are asked for now, each with a checkbox; `alreadyAllowed` were approved for this app in
+ * this browser before and are listed without one, so a step-up shows only what is new.
+ */
+export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[], alreadyAllowed: readonly Scope[] = []) {
   const publisher = details.clientDomain
     ? html`<p>Published by <strong>${details.clientDomain}</strong>.</p>`
     : html`<p><small>This app registered itself; its name is not verified.</small></p>`;
@@ -37,6 +41,11 @@ export function consentPage(details: ConsentDescription, handle: string, scopes:
   const scopeList = scopes.map(
     (scope) => html`<label><input type="checkbox" name="scope" value="${scope}" checked> ${SCOPES[scope].description} <small><code>${scope}</code></small></label>`,
   );
+  const allowedList = alreadyAllowed.length
+    ? html`<div class="box"><p>You already allowed it to:</p>${alreadyAllowed.map(
+        (scope) => html`<input type="hidden" name="scope" value="${scope}"><p>${SCOPES[scope].description} <small><code>${scope}</code></small></p>`,
+      )}</div>`
+    : '';
   return layout(
     `Authorize ${details.clientName}`,
     html`<h1>Allow <strong>${details.clientName}</strong> to use this MCP server as you?</h1>
@@ -45,7 +54,8 @@ ${publisher}
 ${loopbackWarning}
 <form method="post" action="/authorize">
 <input type="hidden" name="handle" value="${handle}">
-<div class="box"><p>It will be able to:</p>${scopeList}</div>
+<div class="box" id="new-scopes"><p>${alreadyAllowed.length ? 'It also asks to:' : 'It will be able to:'}</p>${scopeList}</div>
+${allowedList}
 <p>Next, you will sign in with your identity provider.</p>
 <p><button type="submit" class="primary" name="decision" value="approve" id="approve">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button></p>

@@ -18,13 +18,16 @@ export interface RequestAuth {
   clientId: string;
 }
 
-/** A copy of `request` whose headers carry `auth` and no longer carry the bearer token. */
-export function withRequestAuth(request: Request, auth: RequestAuth, url: string = request.url): Request {
+/**
+ * A copy of `request` whose headers carry `auth` and no longer carry the bearer token.
+ * `body` replaces the body when the caller has already read it.
+ */
+export function withRequestAuth(request: Request, auth: RequestAuth, options: { url?: string; body?: string } = {}): Request {
   const headers = new Headers(request.headers);
   // The token has been verified; nothing past this point needs it, so it does not travel further.
   headers.delete('authorization');
   headers.set(REQUEST_AUTH_HEADER, encodeURIComponent(JSON.stringify(auth)));
-  return new Request(url, { method: request.method, headers, body: request.body });
+  return new Request(options.url ?? request.url, { method: request.method, headers, body: options.body ?? request.body });
 }
 
 /** Reads the header set by {@link withRequestAuth}; undefined when absent or malformed. */

@@ -4,11 +4,12 @@
  * - the session id is bound to its user, so another user's token cannot enter the session;
  * - the token's facts (user, scopes, client) travel to the agent with every request.
  */
-import type { OAuthResourceContext } from '@cloudflare/workers-oauth-provider';
+import { insufficientScope, type OAuthResourceContext } from '@cloudflare/workers-oauth-provider';
 import { isGrantProps, type GrantProps } from '../auth/props';
 import { loadConfig } from '../config';
 import { McpSessionAgent } from './agent';
 import { withRequestAuth, type RequestAuth } from './request-auth';
+import { insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { isSessionOwnedBy, newBoundSessionId } from './session-binding';
 
 export const MCP_PATH = '/mcp';
@@ -25,14 +26,20 @@ export const streamableHttpHandler = {
     const auth = requestAuth(ctx);
     const { sessionSecret } = loadConfig(env);
     const sessionId = request.headers.get('mcp-session-id');
-    if (sessionId !== null) {
-      if (!(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
-      return streamableHttp.fetch(withRequestAuth(request, auth), env, ctx);
+    if (sessionId !== null && !(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
+
+    let body: string | undefined;
+    if (request.method === 'POST') {
+      body = await request.text();
+      const refused = stepUpChallenge(body, ctx);
+      if (refused) return refused;
     }
+    const forwarded = withRequestAuth(request, auth, { body });
+    if (sessionId !== null || request.method !== 'POST') return streamableHttp.fetch(forwarded, env, ctx);
     // No session yet: if this request opens one, the agent takes its id from newUniqueId(), which we
     // answer with an id bound to this user.
-    const namespace = request.method === 'POST' ? withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId)) : env.MCP_OBJECT;
-    return streamableHttp.fetch(withRequestAuth(request, auth), { MCP_OBJECT: namespace }, ctx);
+    const namespace = withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId));
+    return streamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx);
   },
 };
 
@@ -49,9 +56,25 @@ export const legacySseHandler = {
       // The SSE handler names a new session after this parameter when present.
       url.searchParams.set('sessionId', await newBoundSessionId(sessionSecret, auth.user.userId));
     }
-    return legacySse.fetch(withRequestAuth(request, auth, url.href), env, ctx);
+    return legacySse.fetch(withRequestAuth(request, auth, { url: url.href }), env, ctx);
   },
 };
+
+/**
+ * A lone `tools/call` the token's scopes do not cover is refused here with HTTP 403 and a step-up
+ * challenge naming what the tool needs (MCP authorization, "Scope Challenge Handling"). Batches and
+ * SSE get a JSON-RPC error from the tool server instead.
+ */
+function stepUpChallenge(body: string, ctx: McpContext): Response | undefined {
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return undefined; // the transport answers malformed JSON with its own parse error
+  }
+  const missing = missingScopeFor(message, ctx.auth.scope);
+  return missing ? insufficientScope(ctx.auth, [...missing.required], insufficientScopeMessage(missing)) : undefined;
+}
 
 function requestAuth(ctx: McpContext): RequestAuth {
   // The provider only calls API handlers with the props our own /callback stored; anything else is a bug.

@@ -100,6 +100,7 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
         // A provider that does not say the email is verified is not trusted to have verified it.
         emailVerified: profile.email_verified === true || profile.email_verified === 'true',
         name: typeof profile.name === 'string' ? profile.name : undefined,
+        claims: { ...claims, ...profile },
       };
     },
   };

@@ -24,6 +24,8 @@ export interface UpstreamIdentity {
   login?: string;
   /** GitHub organisations, lowercase; only fetched when policy needs them. */
   orgs?: string[];
+  /** The OIDC claims (ID token, then userinfo), for `claim:` scope policy rules. Not stored. */
+  claims?: Record<string, unknown>;
 }
 
 export interface UpstreamAdapter {

@@ -13,7 +13,7 @@ export const notesAdd = defineTool({
   async run({ text }, { auth, env }) {
     const note = await notesFor(env, auth.user.userId).add(text);
     if ('error' in note) return toolError(note.error);
-    return toolJson(note);
+    return toolJson({ id: note.id, text: note.text, createdAt: note.createdAt });
   },
 });
 

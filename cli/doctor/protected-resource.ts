@@ -1,0 +1,233 @@
+/**
+ * Step 1: from the MCP URL to the authorization server, the way MCP clients discover it — an
+ * unauthenticated request, its 401 challenge, then RFC 9728 protected resource metadata.
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#protected-resource-metadata-discovery-requirements
+ * @see https://www.rfc-editor.org/rfc/rfc9728
+ */
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { describeHttpError, isJsonObject, stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
+import { errorMessage } from './http.ts';
+
+const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
+
+export interface ProtectedResource {
+  metadata: JsonObject;
+  /** The RFC 8707 `resource` to send: the metadata's when it covers the MCP URL, else the URL itself. */
+  resourceIndicator: string;
+  /** The first of `authorization_servers`. */
+  issuer: string;
+  /** `scope` from the 401 challenge, which MCP clients request first. */
+  challengeScope: string | undefined;
+}
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Parses a `WWW-Authenticate` header into its challenges (RFC 9110 §11.6.1): schemes, each with
+ * its `name=value` or `name="quoted value"` parameters. Token68 credentials are ignored.
+ */
+export function parseChallenges(header: string | null | undefined): Challenge[] {
+  if (!header) return [];
+  const challenges: Challenge[] = [];
+  const pattern = /[\s,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*)))?/y;
+  let match: RegExpExecArray | null;
+  while (pattern.lastIndex < header.length && (match = pattern.exec(header)) !== null) {
+    const [, name = '', quoted, bare] = match;
+    const hasValue = quoted !== undefined || bare !== undefined;
+    const current = challenges.at(-1);
+    if (hasValue && current) current.params[name.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : (bare ?? '');
+    else if (!hasValue) challenges.push({ scheme: name, params: {} });
+    if (match[0] === '') break;
+  }
+  return challenges;
+}
+
+/**
+ * Where MCP clients look for protected resource metadata, in order: the challenge's URL, then the
+ * path-suffixed well-known URL (RFC 9728 §3.1), then the root one.
+ */
+export function protectedResourceMetadataUrls(mcpUrl: string, challengeUrl: string | undefined): Array<{ url: string; source: 'challenge' | 'path' | 'root' }> {
+  const { origin, pathname } = new URL(mcpUrl);
+  const path = pathname.replace(/\/+$/, '');
+  const candidates: Array<{ url: string; source: 'challenge' | 'path' | 'root' }> = [];
+  if (challengeUrl) candidates.push({ url: challengeUrl, source: 'challenge' });
+  if (path) candidates.push({ url: `${origin}${WELL_KNOWN_PRM}${path}`, source: 'path' });
+  candidates.push({ url: `${origin}${WELL_KNOWN_PRM}`, source: 'root' });
+  return candidates.filter((candidate, index) => candidates.findIndex((other) => other.url === candidate.url) === index);
+}
+
+export type ResourceCoverage =
+  | { kind: 'exact' }
+  | { kind: 'trailing-slash' }
+  | { kind: 'origin' }
+  | { kind: 'path-prefix' }
+  | { kind: 'mismatch'; reason: string };
+
+/**
+ * Whether a metadata `resource` names the MCP URL, as clients decide it (the MCP SDK accepts the
+ * same origin with a path that is a prefix of the URL's path): exactly, up to a trailing slash, as
+ * the origin, or as a path prefix.
+ */
+export function resourceCoverage(resource: string, mcpUrl: string): ResourceCoverage {
+  if (resource === mcpUrl) return { kind: 'exact' };
+  let named: URL;
+  let target: URL;
+  try {
+    named = new URL(resource);
+    target = new URL(mcpUrl);
+  } catch {
+    return { kind: 'mismatch', reason: 'it is not an absolute URL' };
+  }
+  if (named.hash) return { kind: 'mismatch', reason: 'it has a fragment (RFC 8707 §2)' };
+  if (named.origin !== target.origin) return { kind: 'mismatch', reason: `it names another origin (${named.origin})` };
+  const namedPath = named.pathname.replace(/\/+$/, '');
+  const targetPath = target.pathname.replace(/\/+$/, '');
+  if (namedPath === targetPath) return named.search === target.search ? { kind: 'trailing-slash' } : { kind: 'mismatch', reason: 'its query differs' };
+  if (named.search) return { kind: 'mismatch', reason: 'its query differs' };
+  if (namedPath === '') return { kind: 'origin' };
+  if (targetPath.startsWith(`${namedPath}/`)) return { kind: 'path-prefix' };
+  return { kind: 'mismatch', reason: `its path ${named.pathname} is not a prefix of ${target.pathname}` };
+}
+
+export async function checkProtectedResource(ctx: DoctorContext): Promise<ProtectedResource | undefined> {
+  const { http, checklist } = ctx;
+  const mcpUrl = ctx.options.url;
+  const { origin, pathname } = new URL(mcpUrl);
+
+  let challengeUrl: string | undefined;
+  let challengeScope: string | undefined;
+  try {
+    // What clients send first; a server must challenge it, not answer it.
+    const { status, response } = await http.request(mcpUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcp-doctor', version: '1' } } }),
+    });
+    const header = response.headers.get('www-authenticate');
+    const bearer = parseChallenges(header).find((challenge) => challenge.scheme.toLowerCase() === 'bearer');
+    challengeUrl = bearer?.params.resource_metadata;
+    challengeScope = bearer?.params.scope;
+    if (status === 401 && bearer) {
+      checklist.pass('resource.challenge', `401, WWW-Authenticate: ${header}`);
+    } else if (status === 401) {
+      checklist.fail(
+        'resource.challenge',
+        `401 without a Bearer challenge (WWW-Authenticate: ${header ?? 'absent'})`,
+        'Answer unauthenticated requests with 401 and WWW-Authenticate: Bearer resource_metadata="<metadata URL>" (RFC 6750 §3, RFC 9728 §5.1).',
+      );
+    } else if (status === 404) {
+      checklist.fail('resource.challenge', 'HTTP 404: nothing answers at this URL', 'Give the doctor the MCP endpoint itself, as you would enter it in MCP Manager (often …/mcp).');
+    } else if (status >= 200 && status < 300) {
+      checklist.fail(
+        'resource.challenge',
+        `HTTP ${status} without a token: this endpoint does not require OAuth`,
+        'Require a bearer token on the MCP endpoint and answer 401 with WWW-Authenticate: Bearer resource_metadata="…", or connect it in MCP Manager with a static header token instead.',
+      );
+    } else {
+      checklist.fail('resource.challenge', `HTTP ${status} instead of 401`, 'Answer unauthenticated requests with 401 and WWW-Authenticate: Bearer resource_metadata="<metadata URL>" (RFC 9728 §5.1).');
+    }
+    if (status !== 401) {
+      checklist.skip('resource.challenge-metadata', 'no 401 challenge to read');
+    } else if (challengeUrl) {
+      checklist.pass('resource.challenge-metadata', `resource_metadata="${challengeUrl}"${challengeScope ? `, scope="${challengeScope}"` : ''}`);
+    } else {
+      checklist.warn(
+        'resource.challenge-metadata',
+        'no resource_metadata in the challenge: clients must guess the well-known URLs',
+        `Add resource_metadata="${origin}${WELL_KNOWN_PRM}" to the 401's WWW-Authenticate: Bearer challenge (RFC 9728 §5.1).`,
+      );
+    }
+  } catch (error) {
+    checklist.fail('resource.challenge', `could not reach ${mcpUrl}: ${errorMessage(error)}`, 'Check the URL, and that the server is running and reachable from this machine.');
+    checklist.block('the MCP URL could not be reached');
+    return undefined;
+  }
+
+  // The metadata, from the first place clients look that has it.
+  const tried: string[] = [];
+  let found: { metadata: JsonObject; url: string; source: 'challenge' | 'path' | 'root' } | undefined;
+  for (const candidate of protectedResourceMetadataUrls(mcpUrl, challengeUrl)) {
+    try {
+      const { status, json, text } = await http.request(candidate.url, { headers: { Accept: 'application/json' } });
+      if (status === 200 && isJsonObject(json)) {
+        found = { metadata: json, ...candidate };
+        break;
+      }
+      tried.push(`${candidate.url}: ${status === 200 ? 'not a JSON object' : describeHttpError(status, json, text)}`);
+    } catch (error) {
+      tried.push(`${candidate.url}: ${errorMessage(error)}`);
+    }
+  }
+  if (!found) {
+    const path = pathname.replace(/\/+$/, '');
+    checklist.fail(
+      'resource.metadata',
+      `none found (${tried.join('; ')})`,
+      `Serve RFC 9728 protected resource metadata at ${origin}${WELL_KNOWN_PRM}${path} or ${origin}${WELL_KNOWN_PRM}, and name it in the 401's resource_metadata.`,
+    );
+    checklist.block('no protected resource metadata');
+    return undefined;
+  }
+  const where = { challenge: 'the URL the challenge names', path: 'the path-suffixed well-known URL', root: 'the root well-known URL' }[found.source];
+  if (challengeUrl && found.source !== 'challenge') {
+    checklist.warn(
+      'resource.metadata',
+      `found at ${found.url} (${where}), but ${tried[0] ?? challengeUrl}`,
+      `Serve the metadata at the URL the challenge names (${challengeUrl}), or name the URL that serves it.`,
+    );
+  } else {
+    checklist.pass('resource.metadata', `${found.url} (${where}${found.source === 'challenge' ? '' : ', as a fallback'})`);
+  }
+
+  const metadata = found.metadata;
+  const resource = stringField(metadata, 'resource');
+  let resourceIndicator = mcpUrl;
+  if (!resource) {
+    checklist.fail('resource.resource', 'the metadata has no resource', `Set resource in the metadata to the MCP URL (${mcpUrl}) or its origin (${origin}).`);
+  } else {
+    const coverage = resourceCoverage(resource, mcpUrl);
+    switch (coverage.kind) {
+      case 'exact':
+        checklist.pass('resource.resource', `${resource} (exactly the MCP URL)`);
+        break;
+      case 'trailing-slash':
+        checklist.pass('resource.resource', `${resource} (the MCP URL up to a trailing slash)`);
+        break;
+      case 'origin':
+        checklist.pass('resource.resource', `${resource} (the origin, which covers ${pathname})`);
+        break;
+      case 'path-prefix':
+        checklist.pass('resource.resource', `${resource} (a path prefix of the MCP URL)`);
+        break;
+      case 'mismatch':
+        checklist.fail(
+          'resource.resource',
+          `${resource} does not cover ${mcpUrl}: ${coverage.reason}`,
+          `Set resource in the metadata to ${mcpUrl} (or its origin, ${origin}); clients refuse metadata that names another resource (RFC 9728 §3.3).`,
+        );
+        break;
+    }
+    if (coverage.kind !== 'mismatch') resourceIndicator = resource;
+  }
+
+  const issuer = stringArrayField(metadata, 'authorization_servers')?.find(isAbsoluteUrl);
+  if (!issuer) {
+    checklist.fail('resource.authorization-servers', 'no authorization_servers in the metadata', 'List your authorization server\'s issuer URL in authorization_servers (RFC 9728 §2).');
+    checklist.block('no authorization server named');
+    return undefined;
+  }
+  checklist.pass('resource.authorization-servers', issuer);
+  return { metadata, resourceIndicator, issuer, challengeScope };
+}
+
+function isAbsoluteUrl(value: string): boolean {
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalResource, pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
+
+const ORIGIN = 'https://mcp.example.com';
+
+describe('canonicalResource', () => {
+  it.each(['', '/', '/mcp', '/mcp/', '/sse', '/sse/'])('maps %j on this origin to the origin', (path) => {
+    expect(canonicalResource(`${ORIGIN}${path}`, ORIGIN)).toBe(ORIGIN);
+  });
+
+  it('maps the origin spelled with an explicit default port or upper-case host', () => {
+    expect(canonicalResource('https://mcp.example.com:443/mcp', ORIGIN)).toBe(ORIGIN);
+    expect(canonicalResource('https://MCP.example.com/mcp', ORIGIN)).toBe(ORIGIN);
+  });
+
+  it.each([
+    ['another origin', 'https://other.example.com/mcp'],
+    ['a subdomain', 'https://evil.mcp.example.com/mcp'],
+    ['plain http', 'http://mcp.example.com/mcp'],
+    ['another port', 'https://mcp.example.com:8443/mcp'],
+    ['another path', 'https://mcp.example.com/admin'],
+    ['a path below /mcp', 'https://mcp.example.com/mcp/tools'],
+    ['a path that only starts like /mcp', 'https://mcp.example.com/mcpx'],
+    ['the message endpoint', 'https://mcp.example.com/sse/message'],
+    ['a query', 'https://mcp.example.com/mcp?tenant=1'],
+    ['an empty query', 'https://mcp.example.com/mcp?'],
+    ['a fragment', 'https://mcp.example.com/mcp#x'],
+    ['user info', 'https://user:pass@mcp.example.com/mcp'],
+    ['not a URL', 'mcp'],
+    ['an empty string', ''],
+  ])('refuses %s', (_label, value) => {
+    expect(canonicalResource(value, ORIGIN)).toBeUndefined();
+  });
+});
+
+describe('withCanonicalResource', () => {
+  it('rewrites an aliased resource in an authorization request, keeping the other parameters', async () => {
+    const url = new URL(`${ORIGIN}/authorize?client_id=c&resource=${encodeURIComponent(`${ORIGIN}/mcp`)}&state=s`);
+    const rewritten = await withCanonicalResource(new Request(url), url, ORIGIN, '/token');
+    const params = new URL(rewritten.url).searchParams;
+    expect(params.getAll('resource')).toEqual([ORIGIN]);
+    expect(params.get('client_id')).toBe('c');
+    expect(params.get('state')).toBe('s');
+  });
+
+  it('rewrites an aliased resource in a token request body', async () => {
+    const url = new URL(`${ORIGIN}/token`);
+    const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'r', resource: `${ORIGIN}/sse/` }).toString();
+    const request = new Request(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+    const rewritten = await withCanonicalResource(request, url, ORIGIN, '/token');
+    const params = new URLSearchParams(await rewritten.text());
+    expect(params.get('resource')).toBe(ORIGIN);
+    expect(params.get('refresh_token')).toBe('r');
+  });
+
+  it('leaves a foreign resource for the provider to refuse', async () => {
+    const url = new URL(`${ORIGIN}/authorize?resource=${encodeURIComponent('https://other.example.com/mcp')}`);
+    const request = new Request(url);
+    expect(await withCanonicalResource(request, url, ORIGIN, '/token')).toBe(request);
+  });
+});
+
+describe('pathSuffixedResourceMetadata', () => {
+  it('describes /mcp at its path-suffixed URL (RFC 9728 §3.3)', async () => {
+    const url = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/mcp`);
+    const response = pathSuffixedResourceMetadata(new Request(url), url, ORIGIN);
+    expect(response?.status).toBe(200);
+    expect(await response?.json()).toMatchObject({ resource: `${ORIGIN}/mcp`, authorization_servers: [ORIGIN] });
+  });
+
+  it('leaves other paths alone and refuses other methods', () => {
+    const other = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/admin`);
+    expect(pathSuffixedResourceMetadata(new Request(other), other, ORIGIN)).toBeUndefined();
+    const url = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/sse`);
+    expect(pathSuffixedResourceMetadata(new Request(url, { method: 'POST' }), url, ORIGIN)?.status).toBe(405);
+  });
+});
