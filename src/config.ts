@@ -67,6 +67,15 @@ export interface TokenLifetimes {
   clientRegistrationSeconds: number | undefined;
 }
 
+export interface KvConfig {
+  /** Read-your-writes for OAUTH_KV across locations (`CONSISTENCY_LAYER`, default on). Off only to demonstrate the problem. */
+  consistencyLayer: boolean;
+  /** Simulate this many KV locations (`SIMULATE_KV_LOCATIONS`); unset in production. */
+  simulatedLocations: number | undefined;
+  /** Propagation delay between simulated locations (`SIMULATE_KV_DELAY_MS`). Default 10 s. */
+  simulatedDelayMs: number;
+}
+
 export interface Config {
   /** Canonical public origin (`https://mcp.example.com`). Unset: the origin each request arrives on. */
   publicUrl: string | undefined;
@@ -79,6 +88,7 @@ export interface Config {
   /** Whether clients with `token_endpoint_auth_method: none` may register by DCR. Default true. */
   allowPublicClientRegistration: boolean;
   lifetimes: TokenLifetimes;
+  kv: KvConfig;
 }
 
 /** Raised when the environment cannot make a working server; `problems` each name a fix. */
@@ -189,6 +199,17 @@ export function parseConfig(env: RawEnv): Config {
   const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
   if (sessionSecret && sessionSecret.length < 32) problems.push('SESSION_SECRET must be at least 32 characters long.');
 
+  const layer = (read('CONSISTENCY_LAYER') ?? 'on').toLowerCase();
+  if (layer !== 'on' && layer !== 'off') problems.push(`CONSISTENCY_LAYER must be "on" or "off" (got "${layer}").`);
+  const locations = read('SIMULATE_KV_LOCATIONS');
+  const simulatedLocations = locations === undefined ? undefined : Number(locations);
+  if (simulatedLocations !== undefined && (!Number.isInteger(simulatedLocations) || simulatedLocations < 1 || simulatedLocations > 64)) {
+    problems.push(`SIMULATE_KV_LOCATIONS must be a whole number from 1 to 64 (got "${locations}").`);
+  }
+  const delay = read('SIMULATE_KV_DELAY_MS');
+  const simulatedDelayMs = delay === undefined ? 10_000 : Number(delay);
+  if (!Number.isInteger(simulatedDelayMs) || simulatedDelayMs < 0) problems.push(`SIMULATE_KV_DELAY_MS must be a whole number of milliseconds (got "${delay}").`);
+
   const config: Config = {
     publicUrl,
     upstream,
@@ -207,6 +228,7 @@ export function parseConfig(env: RawEnv): Config {
       refreshIdleSeconds: secondsOrNever('REFRESH_TOKEN_IDLE_TTL_SECONDS', 30 * DAY_SECONDS),
       clientRegistrationSeconds: secondsOrNever('CLIENT_REGISTRATION_TTL_SECONDS', 180 * DAY_SECONDS),
     },
+    kv: { consistencyLayer: layer !== 'off', simulatedLocations, simulatedDelayMs },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -7,13 +7,15 @@ import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import { createProvider, TOKEN_PATH } from './provider';
 import { pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
+import { providerEnv } from './storage/oauth-kv';
 
 export { McpSessionAgent } from './mcp/agent';
+export { KvJournal } from './storage/kv-journal';
 export { UserNotes } from './storage/user-notes';
 
 const providers = new Map<string, OAuthProvider<Env>>();
 
-function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string } | Response {
+function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string; env: Env } | Response {
   const setup = checkSetup(env);
   if (!setup.ok) return setupErrorResponse(setup.problems);
   const resource = setup.config.publicUrl ?? origin;
@@ -22,7 +24,7 @@ function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; 
     provider = createProvider(setup.config, resource);
     providers.set(resource, provider);
   }
-  return { provider, resource };
+  return { provider, resource, env: providerEnv(env, setup.config) };
 }
 
 /** Where the expiry sweep remembers its position between cron runs. */
@@ -36,7 +38,7 @@ export default {
     const { provider, resource } = found;
     const metadata = pathSuffixedResourceMetadata(request, url, resource);
     if (metadata) return metadata;
-    return provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), env, ctx);
+    return provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), found.env, ctx);
   },
 
   /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */
@@ -46,7 +48,8 @@ export default {
     if (found instanceof Response) return;
     const { provider } = found;
     const cursor = (await env.OAUTH_KV.get(PURGE_CURSOR_KEY)) ?? undefined;
-    const result = await provider.purgeExpiredData(env, { batchSize: 100, cursor });
+    // Through the consistency layer, so the sweep's deletes are journaled like any other.
+    const result = await provider.purgeExpiredData(found.env, { batchSize: 100, cursor });
     if (result.cursor) await env.OAUTH_KV.put(PURGE_CURSOR_KEY, result.cursor);
     else await env.OAUTH_KV.delete(PURGE_CURSOR_KEY);
   },

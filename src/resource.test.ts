@@ -23,7 +23,6 @@ describe('canonicalResource', () => {
     ['a path that only starts like /mcp', 'https://mcp.example.com/mcpx'],
     ['the message endpoint', 'https://mcp.example.com/sse/message'],
     ['a query', 'https://mcp.example.com/mcp?tenant=1'],
-    ['an empty query', 'https://mcp.example.com/mcp?'],
     ['a fragment', 'https://mcp.example.com/mcp#x'],
     ['user info', 'https://user:pass@mcp.example.com/mcp'],
     ['not a URL', 'mcp'],

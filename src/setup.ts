@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 const REQUIRED_BINDINGS = [
   { name: 'OAUTH_KV', kind: 'KV namespace', fix: 'Add it under "kv_namespaces" in wrangler.jsonc (create one with `npx wrangler kv namespace create OAUTH_KV`).', is: isKvNamespace },
   { name: 'MCP_OBJECT', kind: 'Durable Object namespace for McpSessionAgent', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "McpSessionAgent", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
+  { name: 'KV_JOURNAL', kind: 'Durable Object namespace for KvJournal', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "KvJournal", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'USER_NOTES', kind: 'Durable Object namespace for UserNotes', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "UserNotes", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
 ] as const;
 

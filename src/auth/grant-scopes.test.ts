@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvedScopes, DEFAULT_SCOPES, requestedScopes } from './grant-scopes';
+import { DEFAULT_SCOPES, postedScopes, requestedScopes } from './grant-scopes';
 
 describe('requestedScopes', () => {
   it('asks for all three scopes when the client names none', () => {
@@ -25,21 +25,22 @@ describe('requestedScopes', () => {
   });
 });
 
-describe('approvedScopes', () => {
-  it('is what the user ticked among what was shown', () => {
-    expect(approvedScopes(['profile', 'notes:read', 'notes:write'], ['notes:read'])).toEqual(['notes:read']);
+// What the consent form posted. That the server grants no more than the page showed is checked
+// end to end in test/worker/authorize.test.ts ("never grants a scope the consent page did not show").
+describe('postedScopes', () => {
+  it('keeps the catalogue scopes the form posted, in catalogue order', () => {
+    expect(postedScopes(['notes:write', 'profile'])).toEqual(['profile', 'notes:write']);
   });
 
-  it('never exceeds what was shown, whatever the form says', () => {
-    expect(approvedScopes(['profile'], ['profile', 'notes:write', 'admin'])).toEqual(['profile']);
-    expect(approvedScopes(['notes:read'], ['notes:write'])).toEqual([]);
+  it('drops anything that is not a scope of this server', () => {
+    expect(postedScopes(['admin', 'notes:read', '*', 'notes:read ', 'toString'])).toEqual(['notes:read']);
+  });
+
+  it('lists each scope once', () => {
+    expect(postedScopes(['profile', 'profile'])).toEqual(['profile']);
   });
 
   it('is empty when nothing was ticked', () => {
-    expect(approvedScopes(['profile', 'notes:read'], [])).toEqual([]);
-  });
-
-  it('lists each scope once, in the order shown', () => {
-    expect(approvedScopes(['profile', 'notes:write'], ['notes:write', 'profile', 'notes:write'])).toEqual(['profile', 'notes:write']);
+    expect(postedScopes([])).toEqual([]);
   });
 });
