@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+import { outboundService } from './test/worker/fixtures/outbound.ts';
 
 /** The dev secrets from .dev.vars.example: the one source for local and test secrets. */
 function devSecrets(): Record<string, string> {
@@ -15,7 +16,7 @@ export default defineConfig({
     projects: [
       {
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: devSecrets() } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: devSecrets(), outboundService } })],
         test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'] },
       },
       {

@@ -87,6 +87,13 @@ export interface Config {
   sessionSecret: string;
   /** Whether clients with `token_endpoint_auth_method: none` may register by DCR. Default true. */
   allowPublicClientRegistration: boolean;
+  /**
+   * Whether authorization requests may use RFC 8252 private-use scheme redirect URIs
+   * (`cursor://…`). Default false: such a URI can be claimed by any app on the device.
+   */
+  allowPrivateUseRedirectUris: boolean;
+  /** Browser origins, besides this server's own, allowed to call /mcp and /sse (`*`: any). */
+  allowedOrigins: string[];
   lifetimes: TokenLifetimes;
   kv: KvConfig;
 }
@@ -222,6 +229,8 @@ export function parseConfig(env: RawEnv): Config {
     scopePolicy: scopePolicy.policy,
     sessionSecret,
     allowPublicClientRegistration: flag('ALLOW_PUBLIC_CLIENT_REGISTRATION', true),
+    allowPrivateUseRedirectUris: flag('ALLOW_PRIVATE_USE_REDIRECT_URIS', false),
+    allowedOrigins: list('ALLOWED_ORIGINS').map((origin) => origin.replace(/\/+$/, '')),
     lifetimes: {
       accessTokenSeconds: seconds('ACCESS_TOKEN_TTL_SECONDS', 3_600),
       refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),

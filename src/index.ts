@@ -4,6 +4,8 @@
  * (/authorize, /callback, /) to the sign-in app.
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import type { Config } from './config';
+import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath } from './mcp/browser-access';
 import { createProvider, TOKEN_PATH } from './provider';
 import { pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
@@ -15,7 +17,7 @@ export { UserNotes } from './storage/user-notes';
 
 const providers = new Map<string, OAuthProvider<Env>>();
 
-function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string; env: Env } | Response {
+function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string; env: Env; config: Config } | Response {
   const setup = checkSetup(env);
   if (!setup.ok) return setupErrorResponse(setup.problems);
   const resource = setup.config.publicUrl ?? origin;
@@ -24,7 +26,7 @@ function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; 
     provider = createProvider(setup.config, resource);
     providers.set(resource, provider);
   }
-  return { provider, resource, env: providerEnv(env, setup.config) };
+  return { provider, resource, env: providerEnv(env, setup.config), config: setup.config };
 }
 
 /** Where the expiry sweep remembers its position between cron runs. */
@@ -35,7 +37,12 @@ export default {
     const url = new URL(request.url);
     const found = providerFor(env, url.origin);
     if (found instanceof Response) return found;
-    const { provider, resource } = found;
+    const { provider, resource, config } = found;
+    if (isMcpPath(url.pathname)) {
+      const origin = request.headers.get('Origin');
+      if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
+      return exposeMcpHeaders(await provider.fetch(request, found.env, ctx));
+    }
     const metadata = pathSuffixedResourceMetadata(request, url, resource);
     if (metadata) return metadata;
     return provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), found.env, ctx);

@@ -39,6 +39,7 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     refreshTokenIdleTTL: lifetimes.refreshIdleSeconds,
     clientRegistrationTTL: lifetimes.clientRegistrationSeconds,
     disallowPublicClientRegistration: !config.allowPublicClientRegistration,
+    allowPrivateUseRedirectUris: config.allowPrivateUseRedirectUris,
     clientIdMetadataDocumentEnabled: true,
     onError({ code, status, internal }) {
       // The wire answer stays generic (RFC 6749 §5.2); the exact failed check goes to the log.
