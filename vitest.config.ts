@@ -11,12 +11,15 @@ function devSecrets(): Record<string, string> {
   );
 }
 
+/** Turns the /admin API on inside workerd tests (it is off unless ADMIN_TOKEN is set). */
+const TEST_ADMIN_TOKEN = 'test-admin-token-not-a-secret-0123456789';
+
 export default defineConfig({
   test: {
     projects: [
       {
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: devSecrets(), outboundService } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, outboundService } })],
         test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'] },
       },
       {

@@ -94,6 +94,8 @@ export interface Config {
   allowPrivateUseRedirectUris: boolean;
   /** Browser origins, besides this server's own, allowed to call /mcp and /sse (`*`: any). */
   allowedOrigins: string[];
+  /** Bearer token for the /admin API (`ADMIN_TOKEN`, 32+ characters); unset: the API does not exist. */
+  adminToken: string | undefined;
   lifetimes: TokenLifetimes;
   kv: KvConfig;
 }
@@ -205,6 +207,8 @@ export function parseConfig(env: RawEnv): Config {
 
   const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
   if (sessionSecret && sessionSecret.length < 32) problems.push('SESSION_SECRET must be at least 32 characters long.');
+  const adminToken = read('ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 32) problems.push('ADMIN_TOKEN must be at least 32 characters long (or unset, which turns the admin API off).');
 
   const layer = (read('CONSISTENCY_LAYER') ?? 'on').toLowerCase();
   if (layer !== 'on' && layer !== 'off') problems.push(`CONSISTENCY_LAYER must be "on" or "off" (got "${layer}").`);
@@ -231,6 +235,7 @@ export function parseConfig(env: RawEnv): Config {
     allowPublicClientRegistration: flag('ALLOW_PUBLIC_CLIENT_REGISTRATION', true),
     allowPrivateUseRedirectUris: flag('ALLOW_PRIVATE_USE_REDIRECT_URIS', false),
     allowedOrigins: list('ALLOWED_ORIGINS').map((origin) => origin.replace(/\/+$/, '')),
+    adminToken,
     lifetimes: {
       accessTokenSeconds: seconds('ACCESS_TOKEN_TTL_SECONDS', 3_600),
       refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),

@@ -6,7 +6,7 @@
  * only the origin. Tokens are therefore valid on both.
  */
 import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
-import { authApp } from './auth/app';
+import { defaultApp } from './app';
 import { ALL_SCOPES } from './auth/scopes';
 import type { Config } from './config';
 import { legacySseHandler, MCP_PATH, SSE_PATH, streamableHttpHandler } from './mcp/routes';
@@ -28,7 +28,7 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
       [MCP_PATH]: streamableHttpHandler as ExportedHandlerWithFetch,
       [SSE_PATH]: legacySseHandler as ExportedHandlerWithFetch,
     },
-    defaultHandler: { fetch: (request, env, ctx) => authApp.fetch(request, env, ctx) },
+    defaultHandler: { fetch: (request, env, ctx) => defaultApp.fetch(request, env, ctx) },
     authorizeEndpoint: AUTHORIZE_PATH,
     tokenEndpoint: TOKEN_PATH,
     clientRegistrationEndpoint: REGISTER_PATH,

@@ -1,0 +1,96 @@
+/**
+ * Administration API, for what self-registration does not cover: pre-registering a client (MCP
+ * Manager's "OAuth with a pre-registered client" mode: its id, secret and fixed callback entered at
+ * the gateway), removing clients, and listing or revoking a user's grants.
+ *
+ * Off unless the `ADMIN_TOKEN` secret is set; then every request needs `Authorization: Bearer
+ * <ADMIN_TOKEN>`. Without it the routes answer 404, as if they did not exist.
+ *
+ * POST   /admin/clients                          { client_name, redirect_uris, token_endpoint_auth_method? }
+ * GET    /admin/clients[?cursor=]
+ * DELETE /admin/clients/:clientId                 also revokes the client's grants and tokens
+ * GET    /admin/users/:userId/grants[?cursor=]
+ * DELETE /admin/users/:userId/grants/:grantId
+ */
+import type { ClientInfo } from '@cloudflare/workers-oauth-provider';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AuthEnv } from '../auth/app';
+import { httpsOrLoopbackProblem, loadConfig } from '../config';
+
+const NewClient = z.object({
+  client_name: z.string().min(1).max(200),
+  redirect_uris: z.array(z.string().url()).min(1).max(20),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).default('client_secret_basic'),
+});
+
+export const adminApp = new Hono<AuthEnv>();
+
+adminApp.use('*', async (c, next) => {
+  const { adminToken } = loadConfig(c.env);
+  if (adminToken === undefined) return c.notFound();
+  const presented = /^Bearer (.+)$/.exec(c.req.header('Authorization') ?? '')?.[1];
+  if (presented === undefined || !(await sameSecret(presented, adminToken))) {
+    return c.json({ error: 'invalid_token', error_description: 'A valid admin token is required.' }, 401, { 'WWW-Authenticate': 'Bearer realm="admin"' });
+  }
+  c.header('Cache-Control', 'no-store');
+  await next();
+});
+
+adminApp.post('/clients', async (c) => {
+  const parsed = NewClient.safeParse(await c.req.json().catch(() => undefined));
+  if (!parsed.success) return c.json({ error: 'invalid_client_metadata', error_description: z.prettifyError(parsed.error) }, 400);
+  const insecure = parsed.data.redirect_uris.map((uri) => [uri, httpsOrLoopbackProblem(uri)] as const).find(([, problem]) => problem);
+  if (insecure) return c.json({ error: 'invalid_redirect_uri', error_description: `${insecure[0]} ${insecure[1]}` }, 400);
+  const client = await c.env.OAUTH_PROVIDER.createClient({
+    clientName: parsed.data.client_name,
+    redirectUris: parsed.data.redirect_uris,
+    tokenEndpointAuthMethod: parsed.data.token_endpoint_auth_method,
+    grantTypes: ['authorization_code', 'refresh_token'],
+    responseTypes: ['code'],
+  });
+  // The secret is shown this once; only its hash is stored.
+  return c.json({ ...clientJson(client), client_secret: client.clientSecret }, 201);
+});
+
+adminApp.get('/clients', async (c) => {
+  const page = await c.env.OAUTH_PROVIDER.listClients({ cursor: c.req.query('cursor'), limit: 100 });
+  return c.json({ clients: page.items.map(clientJson), cursor: page.cursor });
+});
+
+adminApp.delete('/clients/:clientId', async (c) => {
+  const clientId = c.req.param('clientId');
+  if (!(await c.env.OAUTH_PROVIDER.lookupClient(clientId))) return c.json({ error: 'not_found' }, 404);
+  await c.env.OAUTH_PROVIDER.deleteClient(clientId);
+  return c.body(null, 204);
+});
+
+adminApp.get('/users/:userId/grants', async (c) => {
+  const page = await c.env.OAUTH_PROVIDER.listUserGrants(c.req.param('userId'), { cursor: c.req.query('cursor'), limit: 100 });
+  return c.json({
+    grants: page.items.map((grant) => ({ id: grant.id, client_id: grant.clientId, scope: grant.scope, created_at: grant.createdAt, expires_at: grant.expiresAt })),
+    cursor: page.cursor,
+  });
+});
+
+adminApp.delete('/users/:userId/grants/:grantId', async (c) => {
+  await c.env.OAUTH_PROVIDER.revokeGrant(c.req.param('grantId'), c.req.param('userId'));
+  return c.body(null, 204);
+});
+
+function clientJson(client: ClientInfo) {
+  return {
+    client_id: client.clientId,
+    client_name: client.clientName,
+    redirect_uris: client.redirectUris,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    client_id_issued_at: client.registrationDate,
+  };
+}
+
+/** Constant-time comparison of secrets of any length (compares their SHA-256 digests). */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [da, db] = await Promise.all([crypto.subtle.digest('SHA-256', encoder.encode(a)), crypto.subtle.digest('SHA-256', encoder.encode(b))]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}
