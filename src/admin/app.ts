@@ -17,6 +17,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuthEnv } from '../auth/app';
 import { httpsOrLoopbackProblem, loadConfig } from '../config';
+import { sameSecret } from '../crypto';
 
 const NewClient = z.object({
   client_name: z.string().min(1).max(200),
@@ -88,9 +89,3 @@ function clientJson(client: ClientInfo) {
   };
 }
 
-/** Constant-time comparison of secrets of any length (compares their SHA-256 digests). */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [da, db] = await Promise.all([crypto.subtle.digest('SHA-256', encoder.encode(a)), crypto.subtle.digest('SHA-256', encoder.encode(b))]);
-  return crypto.subtle.timingSafeEqual(da, db);
-}

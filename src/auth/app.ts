@@ -18,6 +18,7 @@ import { Hono, type Context } from 'hono';
 import { loadConfig, type Config } from '../config';
 import { upstreamFor } from '../upstream';
 import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
+import { openShownScopes, sealShownScopes } from './consent-scopes';
 import { postedScopes, requestedScopes } from './grant-scopes';
 import { consentPage, errorPage, homePage, PAGE_CSP } from './pages';
 import type { GrantProps } from './props';
@@ -60,7 +61,8 @@ authApp.get('/authorize', async (c) => {
     consent.headers.set('Content-Type', 'text/html; charset=utf-8');
     consent.headers.set('Content-Security-Policy', PAGE_CSP);
     const fresh = requested.scopes.filter((scope) => !remembered.includes(scope));
-    return new Response(await consentPage(details, consent.handle, fresh, remembered), { headers: consent.headers });
+    const shown = await sealShownScopes(config.sessionSecret, consent.handle, requested.scopes);
+    return new Response(await consentPage(details, consent.handle, fresh, remembered, shown), { headers: consent.headers });
   } catch (error) {
     return authorizeError(c, error);
   }
@@ -72,7 +74,9 @@ authApp.post('/authorize', async (c) => {
   const handle = String(form.get('handle') ?? '');
   // The consent page posts only the scopes it showed (ticked, or already allowed). The handle is
   // bound to this browser by cookie, so no other site can post this form on the user's behalf.
-  const scope = postedScopes(form.getAll('scope').map(String));
+  const shown = await openShownScopes(loadConfig(c.env).sessionSecret, handle, String(form.get('shown') ?? ''));
+  if (!shown) return htmlResponse(400, errorPage('This sign-in request cannot continue', 'The form was altered; start again from the app.'));
+  const scope = postedScopes(form.getAll('scope').map(String)).filter((s) => shown.includes(s));
   try {
     if (form.get('decision') !== 'approve' || scope.length === 0) {
       const denied = await oauth.denyConsent(c.req.raw, handle, { description: scope.length === 0 && form.get('decision') === 'approve' ? 'No permissions were approved.' : undefined });
@@ -128,12 +132,7 @@ authApp.get(CALLBACK_PATH, async (c) => {
     headers.set('Location', redirectTo);
     return new Response(null, { status: 302, headers });
   } catch (error) {
-    if (error instanceof UpstreamError) {
-      console.warn(JSON.stringify({ event: 'upstream_sign_in_failed', reason: error.reason, detail: error.detail }));
-      const code: AuthorizationErrorCode =
-        error.reason === 'access_denied' ? 'access_denied' : error.reason === 'upstream_unavailable' ? 'temporarily_unavailable' : 'server_error';
-      return redirectError(request, code, error.userMessage, headers);
-    }
+    if (error instanceof UpstreamError) return upstreamErrorRedirect(request, error, headers);
     return authorizeError(c, error);
   }
 });
@@ -143,8 +142,24 @@ async function startUpstream(c: Context<AuthEnv>, request: AuthRequest, headers:
   const upstream = upstreamFor(loadConfig(c.env));
   const flow = await upstream.prepare();
   const started = await c.env.OAUTH_PROVIDER.beginUpstream(request, { data: flow, headers });
-  started.headers.set('Location', (await upstream.authorizationUrl(flow, started.state, callbackUrl(c))).href);
+  let location: URL;
+  try {
+    location = await upstream.authorizationUrl(flow, started.state, callbackUrl(c));
+  } catch (error) {
+    // The request was validated and consent given: an IdP outage goes back to the client, not to a 500.
+    if (error instanceof UpstreamError) return upstreamErrorRedirect(request, error, started.headers);
+    throw error;
+  }
+  started.headers.set('Location', location.href);
   return new Response(null, { status: 302, headers: started.headers });
+}
+
+/** An upstream failure as the client sees it (RFC 6749 §4.1.2.1); the detail goes to the log only. */
+function upstreamErrorRedirect(request: AuthRequest, error: UpstreamError, headers: Headers): Response {
+  console.warn(JSON.stringify({ event: 'upstream_sign_in_failed', reason: error.reason, detail: error.detail }));
+  const code: AuthorizationErrorCode =
+    error.reason === 'access_denied' ? 'access_denied' : error.reason === 'upstream_unavailable' ? 'temporarily_unavailable' : 'server_error';
+  return redirectError(request, code, error.userMessage, headers);
 }
 
 /** How long an approval is remembered in the browser, per app, redirect URI and resource. */

@@ -31,7 +31,7 @@ function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedStri
  * `scopes` are asked for now, each with a checkbox; `alreadyAllowed` were approved for this app in
  * this browser before and are listed without one, so a step-up shows only what is new.
  */
-export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[], alreadyAllowed: readonly Scope[] = []) {
+export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[], alreadyAllowed: readonly Scope[], shown: string) {
   const publisher = details.clientDomain
     ? html`<p>Published by <strong>${details.clientDomain}</strong>.</p>`
     : html`<p><small>This app registered itself; its name is not verified.</small></p>`;
@@ -54,6 +54,7 @@ ${publisher}
 ${loopbackWarning}
 <form method="post" action="/authorize">
 <input type="hidden" name="handle" value="${handle}">
+<input type="hidden" name="shown" value="${shown}">
 <div class="box" id="new-scopes"><p>${alreadyAllowed.length ? 'It also asks to:' : 'It will be able to:'}</p>${scopeList}</div>
 ${allowedList}
 <p>Next, you will sign in with your identity provider.</p>

@@ -2,6 +2,7 @@
  * The contract every upstream identity provider adapter meets. The Worker is an OAuth client of the
  * upstream only to learn who the user is; the upstream's tokens never leave the adapter.
  */
+import { hex } from '../crypto';
 
 /** Per-sign-in secrets, kept server-side (encrypted by the provider's `beginUpstream`) until the callback. */
 export interface UpstreamFlow {
@@ -57,6 +58,5 @@ export async function userIdFor(identity: Pick<UpstreamIdentity, 'upstream' | 's
   if (identity.upstream === 'github') return `github-${identity.subject}`;
   // Subjects can be long or contain any character (`auth0|123`, `google-oauth2|…`), so hash them.
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${identity.upstream}\n${identity.subject}`));
-  const hex = Array.from(new Uint8Array(digest).slice(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
-  return `oidc-${hex}`;
+  return `oidc-${hex(new Uint8Array(digest, 0, 16))}`;
 }

@@ -4,16 +4,37 @@
  * steps (consent and upstream sign-in) that the end-to-end suite drives for real.
  */
 import { getOAuthApi } from '@cloudflare/workers-oauth-provider';
+import { createExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import type { GrantProps } from '../../src/auth/props';
 import { loadConfig } from '../../src/config';
+import app from '../../src/index';
 import { providerOptions } from '../../src/provider';
 
 export const ORIGIN = 'http://localhost:8787';
 export const CALLBACK = 'https://gateway.example/oauth/callback';
 
+/**
+ * A request to the Worker. Redirects are returned, not followed: a followed redirect would be sent
+ * back into this same Worker whatever its host, and tests assert on the Location anyway.
+ */
 export function worker(path: string, init?: RequestInit): Promise<Response> {
-  return exports.default.fetch(new Request(new URL(path, ORIGIN), init));
+  return exports.default.fetch(new Request(new URL(path, ORIGIN), { redirect: 'manual', ...init }));
+}
+
+/**
+ * The Worker's own fetch handler, called with `variant` as its environment: for a broken setup or a
+ * different upstream, which the one environment of `worker()` cannot show. Build `variant` from `env`.
+ */
+export async function workerWithEnv(variant: Env, path: string, init?: RequestInit): Promise<Response> {
+  return app.fetch(new Request<unknown, IncomingRequestCfProperties>(new Request(new URL(path, ORIGIN), init)), variant, createExecutionContext());
+}
+
+/** The `name=value` part of a response's Set-Cookie, as a browser would send it back in `Cookie`. */
+export function cookieFrom(response: Response): string {
+  const cookie = response.headers.get('set-cookie')?.split(';')[0];
+  if (!cookie) throw new Error(`no Set-Cookie on a ${response.status} response`);
+  return cookie;
 }
 
 export interface RegisteredClient {
