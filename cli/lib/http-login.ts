@@ -66,7 +66,7 @@ function nextForm(url: URL, status: number, body: string, options: HttpLoginOpti
   const handle = /name="handle" value="([^"]+)"/.exec(body)?.[1];
   if (status === 200 && handle) {
     // This server's consent page: allow everything it offers (ticked and already-allowed scopes).
-    const form = new URLSearchParams({ handle, decision: 'approve' });
+    const form = new URLSearchParams({ handle, decision: 'approve', shown: decodeEntities(/name="shown" value="([^"]*)"/.exec(body)?.[1] ?? '') });
     for (const match of body.matchAll(/name="scope" value="([^"]+)"/g)) form.append('scope', match[1] as string);
     return { url: new URL('/authorize', url), form };
   }
@@ -83,4 +83,9 @@ function visibleText(html: string): string {
     .replace(/<[^>]+>/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
+}
+
+/** Undoes the HTML escaping of an attribute value (hono escapes &, <, >, " and '). */
+function decodeEntities(value: string): string {
+  return value.replace(/&(amp|lt|gt|quot|#39);/g, (_, entity: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[entity] ?? '');
 }
