@@ -26,7 +26,31 @@ function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; 
     provider = createProvider(setup.config, resource);
     providers.set(resource, provider);
   }
-  return { provider, resource, env: providerEnv(env, setup.config), config: setup.config };
+  return { provider, resource, env: envForResource(providerEnv(env, setup.config), resource), config: setup.config };
+}
+
+const resourceEnvs = new WeakMap<Env, Map<string, Env>>();
+
+/**
+ * One env object per resource. The provider stores its helpers (`env.OAUTH_PROVIDER`, bound to its
+ * own issuer and resource) on the first env it sees and reuses them; with PUBLIC_URL unset, a
+ * Worker answering on two origins (workers.dev and a custom domain, or localhost and 127.0.0.1)
+ * would otherwise complete every authorization with the first origin's provider.
+ */
+function envForResource(env: Env, resource: string): Env {
+  let byResource = resourceEnvs.get(env);
+  if (!byResource) {
+    byResource = new Map();
+    resourceEnvs.set(env, byResource);
+  }
+  let derived = byResource.get(resource);
+  if (!derived) {
+    // An own, empty slot: a write must land here even when `env` is a Proxy whose set trap would
+    // otherwise take it (as the test runner's env is).
+    derived = Object.create(env, { OAUTH_PROVIDER: { value: undefined, writable: true, configurable: true } }) as Env;
+    byResource.set(resource, derived);
+  }
+  return derived;
 }
 
 /** Where the expiry sweep remembers its position between cron runs. */

@@ -145,6 +145,12 @@ export class Checklist {
     // The first verdict stands: a later, more general one must not hide the specific one.
     if (this.results.has(id)) return;
     const { step, level, title } = ITEMS[id];
-    this.results.set(id, { id, step, level, title, status, detail, ...(fix && status !== 'pass' ? { fix } : {}) });
+    this.results.set(id, { id, step, level, title, status, detail: oneLine(detail), ...(fix && status !== 'pass' ? { fix } : {}) });
   }
+}
+
+/** Details are one line: error messages (a browser driver's call log) may bring line breaks and colours. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, '').replace(/\s*\n\s*/g, ' ').trim();
 }

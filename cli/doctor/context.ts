@@ -61,5 +61,6 @@ export function describeHttpError(status: number, body: unknown, text = ''): str
     return `HTTP ${status} ${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}`;
   }
   const snippet = text.trim().replace(/\s+/g, ' ').slice(0, 120);
+  if (status === 0) return `no answer${snippet ? ` (${snippet})` : ''}`;
   return `HTTP ${status}${snippet ? ` (${snippet})` : ''}`;
 }

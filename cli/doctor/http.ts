@@ -22,8 +22,12 @@ export class HttpClient {
   /** Secret values seen so far; the log replaces them wherever they appear. */
   readonly secrets = new Set<string>();
   private nextId = 1;
+  private readonly onLog: ((line: string) => void) | undefined;
 
-  constructor(private readonly onLog?: (line: string) => void) {}
+  /** With `onLog`, every exchange is logged, redacted; without, nothing is read twice. */
+  constructor(onLog?: (line: string) => void) {
+    this.onLog = onLog;
+  }
 
   /** Remembers a secret (token, code, client secret, password) so no log line shows it. */
   addSecret(value: string | undefined): void {
@@ -51,7 +55,8 @@ export class HttpClient {
     try {
       response = await fetch(input, init);
     } catch (error) {
-      exchange.error = errorMessage(error);
+      // An AbortError is the caller hanging up (the MCP SDK closing a request it no longer needs); a timeout is a TimeoutError.
+      exchange.error = error instanceof Error && error.name === 'AbortError' ? 'aborted by the client' : errorMessage(error);
       exchange.durationMs = Date.now() - started;
       this.log(exchange);
       throw error;

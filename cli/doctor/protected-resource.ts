@@ -111,7 +111,7 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
     challengeUrl = bearer?.params.resource_metadata;
     challengeScope = bearer?.params.scope;
     if (status === 401 && bearer) {
-      checklist.pass('resource.challenge', `401, WWW-Authenticate: ${header}`);
+      checklist.pass('resource.challenge', `401, WWW-Authenticate: Bearer${bearer.params.realm ? ` realm="${bearer.params.realm}"` : ''}, …`);
     } else if (status === 401) {
       checklist.fail(
         'resource.challenge',

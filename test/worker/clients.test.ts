@@ -4,7 +4,7 @@
  * Basic credentials repeated in the body, and Origin validation.
  */
 import { getOAuthApi } from '@cloudflare/workers-oauth-provider';
-import { env } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { providerOptions } from '../../src/provider';
@@ -147,6 +147,19 @@ describe('the resource parameter as clients send it', () => {
     const sse = await worker('/sse', { headers: { Authorization: `Bearer ${tokens.access_token}`, Accept: 'text/event-stream' } });
     expect(sse.status).toBe(200);
     await sse.body?.cancel();
+  });
+
+  it('serves each origin the Worker answers on with its own resource (PUBLIC_URL unset)', async () => {
+    const client = await registerClient();
+    const { challenge } = await pkcePair();
+    const params = { clientId: client.client_id, redirectUri: client.redirect_uris[0] as string, challenge };
+    expect((await worker(authorizePath({ ...params, resource: ORIGIN }))).status).toBe(200);
+    // The same isolate, reached by another name: its own issuer and resource, not the first one's.
+    const other = 'http://127.0.0.1:8787';
+    const response = await exports.default.fetch(new Request(new URL(authorizePath({ ...params, resource: other }), other), { redirect: 'manual' }));
+    expect(response.headers.get('Location')).toBeNull();
+    expect(response.status).toBe(200);
+    expect(await (await exports.default.fetch(new Request(`${other}/.well-known/oauth-authorization-server`))).json()).toMatchObject({ issuer: other });
   });
 
   it('refuses another server as the resource with invalid_target', async () => {

@@ -1,0 +1,188 @@
+/**
+ * Step 5: MCP itself, with the official SDK client and the access token — over Streamable HTTP,
+ * the only transport MCP Manager speaks, then over legacy SSE for information.
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ */
+import { randomUUID } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { type DoctorContext } from './context.ts';
+import { errorMessage, HTTP_TIMEOUT_MS } from './http.ts';
+
+const CLIENT_INFO = { name: 'mcp-doctor', version: '1.0.0' };
+/** Tool names listed in the report; more are counted, not named. */
+const LISTED_TOOLS_MAX = 8;
+const TOOL_OUTPUT_MAX_CHARS = 120;
+
+/** Whether an MCP session over Streamable HTTP could be opened: the lifecycle checks need one. */
+export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise<boolean> {
+  const { checklist } = ctx;
+  const mcpUrl = new URL(ctx.options.url);
+  const sseUrl = /\/sse\/?$/.test(mcpUrl.pathname) ? mcpUrl : new URL('/sse', mcpUrl.origin);
+  const requestInit = { headers: { Authorization: `Bearer ${accessToken}` } };
+
+  const transport = new StreamableHTTPClientTransport(mcpUrl, { requestInit, fetch: ctx.http.fetch });
+  const client = new Client(CLIENT_INFO);
+  let connected = false;
+  let initializeError = '';
+  try {
+    await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'initialize');
+    connected = true;
+  } catch (error) {
+    initializeError = errorMessage(error);
+  }
+
+  if (connected) {
+    const server = client.getServerVersion();
+    checklist.pass('mcp.initialize', `${server?.name ?? 'server'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? 'unknown'}`.replace(/\s+,/, ','));
+    const sessionId = transport.sessionId;
+    if (sessionId) {
+      checklist.pass('mcp.session', `issued (${sessionId.length} characters)`);
+    } else {
+      checklist.warn('mcp.session', 'no Mcp-Session-Id issued', 'Nothing to do for a stateless server; if yours keeps per-session state, return Mcp-Session-Id from initialize.');
+    }
+    await listAndCall(ctx, client);
+    if (sessionId) await checkUnknownSession(ctx, accessToken, transport.protocolVersion ?? LATEST_PROTOCOL_VERSION);
+    else checklist.skip('mcp.unknown-session', 'the server keeps no sessions');
+    await transport.terminateSession().catch(() => undefined);
+    await client.close().catch(() => undefined);
+  }
+
+  const sse = await checkLegacySse(ctx, sseUrl, requestInit);
+  if (!connected) {
+    checklist.fail(
+      'mcp.initialize',
+      initializeError,
+      sse === 'works'
+        ? 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.'
+        : 'Answer initialize over Streamable HTTP to a request with a valid bearer token; the detail is the error the MCP SDK client saw.',
+    );
+    checklist.block('no MCP session (mcp.initialize)');
+  }
+  return connected;
+}
+
+async function listAndCall(ctx: DoctorContext, client: Client): Promise<void> {
+  const { checklist } = ctx;
+  let names: string[] = [];
+  try {
+    const { tools } = await client.listTools(undefined, { timeout: HTTP_TIMEOUT_MS });
+    names = tools.map((tool) => tool.name);
+    const shown = names.slice(0, LISTED_TOOLS_MAX).join(', ') + (names.length > LISTED_TOOLS_MAX ? `, … (${names.length - LISTED_TOOLS_MAX} more)` : '');
+    checklist.pass('mcp.tools-list', `${names.length} ${names.length === 1 ? 'tool' : 'tools'}${names.length ? `: ${shown}` : ''}`);
+  } catch (error) {
+    checklist.fail('mcp.tools-list', errorMessage(error), 'Answer tools/list for an initialized session (MCP server/tools).');
+  }
+
+  const call = ctx.options.call;
+  if (!call) {
+    checklist.skip('mcp.tool-call', 'not asked: add --call <tool>[:<json arguments>] to call one');
+    return;
+  }
+  if (names.length && !names.includes(call.name)) {
+    checklist.fail('mcp.tool-call', `no tool named ${call.name} (the server lists ${names.join(', ')})`, 'Name a tool from tools/list in --call.');
+    return;
+  }
+  try {
+    const result = await client.callTool({ name: call.name, arguments: call.arguments }, undefined, { timeout: HTTP_TIMEOUT_MS });
+    const output = summarize(result);
+    if (result.isError === true) checklist.fail('mcp.tool-call', `${call.name} returned an error: ${output}`, 'Make the tool succeed for this user, or check the arguments given to --call.');
+    else checklist.pass('mcp.tool-call', `${call.name}: ${output}`);
+  } catch (error) {
+    checklist.fail('mcp.tool-call', `${call.name}: ${errorMessage(error)}`, 'Answer tools/call with a result, or with isError: true for a failure the caller can fix.');
+  }
+}
+
+/** A session id the server never issued must be 404, which is what makes clients re-initialize. */
+async function checkUnknownSession(ctx: DoctorContext, accessToken: string, protocolVersion: string): Promise<void> {
+  try {
+    const { status, text } = await ctx.http.request(ctx.options.url, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${accessToken}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'Mcp-Session-Id': `mcp-doctor-${randomUUID()}`,
+        'MCP-Protocol-Version': protocolVersion,
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }),
+    });
+    if (status === 404) ctx.checklist.pass('mcp.unknown-session', '404');
+    else {
+      ctx.checklist.fail(
+        'mcp.unknown-session',
+        `HTTP ${status}${text ? `: ${text.slice(0, 100)}` : ''}`,
+        'Answer 404 to a request with an unknown or expired Mcp-Session-Id, so clients start a new session (MCP Streamable HTTP, session management).',
+      );
+    }
+  } catch (error) {
+    ctx.checklist.fail('mcp.unknown-session', errorMessage(error), 'Answer 404 to a request with an unknown or expired Mcp-Session-Id.');
+  }
+}
+
+/** Informational: MCP Manager never uses it, other clients may. */
+async function checkLegacySse(ctx: DoctorContext, sseUrl: URL, requestInit: RequestInit): Promise<'works' | 'absent' | 'broken'> {
+  const transport = new SSEClientTransport(sseUrl, { requestInit, fetch: ctx.http.fetch });
+  const client = new Client(CLIENT_INFO);
+  try {
+    await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'the SSE connection');
+    const { tools } = await client.listTools(undefined, { timeout: HTTP_TIMEOUT_MS });
+    ctx.checklist.pass('mcp.legacy-sse', `offered at ${sseUrl.href}, works (${tools.length} tools); MCP Manager does not use it`);
+    return 'works';
+  } catch (error) {
+    const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+    if (code === 404 || code === 405) {
+      ctx.checklist.skip('mcp.legacy-sse', `not offered at ${sseUrl.href} (HTTP ${code}); fine, MCP Manager uses Streamable HTTP only`);
+      return 'absent';
+    }
+    ctx.checklist.warn('mcp.legacy-sse', `${sseUrl.href}: ${errorMessage(error)}`, 'Optional: fix or remove the legacy SSE endpoint; MCP Manager uses Streamable HTTP only.');
+    return 'broken';
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/**
+ * A raw initialize with `accessToken`, for the lifecycle checks: the HTTP status only. A session it
+ * opens is ended at once.
+ */
+export async function probeMcp(ctx: DoctorContext, accessToken: string): Promise<number> {
+  const headers = { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+  const { status, response } = await ctx.http.request(ctx.options.url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO } }),
+  });
+  const sessionId = response.headers.get('mcp-session-id');
+  if (sessionId) await ctx.http.request(ctx.options.url, { method: 'DELETE', headers: { ...headers, 'Mcp-Session-Id': sessionId } }).catch(() => undefined);
+  return status;
+}
+
+function summarize(result: unknown): string {
+  if (typeof result !== 'object' || result === null) return String(result);
+  const { content, structuredContent } = result as { content?: unknown; structuredContent?: unknown };
+  let text = '';
+  if (Array.isArray(content)) {
+    text = content
+      .map((part: unknown) => (typeof part === 'object' && part !== null && 'text' in part && typeof part.text === 'string' ? part.text : ''))
+      .join(' ')
+      .trim();
+  }
+  if (!text && structuredContent !== undefined) text = JSON.stringify(structuredContent);
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > TOOL_OUTPUT_MAX_CHARS ? `${oneLine.slice(0, TOOL_OUTPUT_MAX_CHARS)}…` : oneLine || '(no content)';
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

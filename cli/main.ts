@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * The command line: `mcp-doctor [doctor] <mcp-url> [options]`, `npm run doctor -- <mcp-url>`, and
+ * once published `npx <package> doctor <mcp-url>`. Prints the checklist (or JSON) to stdout, the
+ * verbose log and prompts to stderr, and exits 0 when nothing failed, 1 on a FAIL, 2 on a usage error.
+ */
+import { existsSync } from 'node:fs';
+import { parseDoctorArgs, USAGE } from './doctor/args.ts';
+import { renderJson, renderText } from './doctor/report.ts';
+import { runDoctor } from './doctor/run.ts';
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = parseDoctorArgs(argv);
+  if (command.kind === 'help') {
+    await write(process.stdout, `${USAGE}\n`);
+    return EXIT_OK;
+  }
+  if (command.kind === 'usage-error') {
+    await write(process.stderr, `mcp-doctor: ${command.message}\n\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (command.options.login) {
+    const problem = headlessBrowserProblem();
+    if (problem) {
+      await write(process.stderr, `mcp-doctor: ${problem}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  const report = await runDoctor(command.options);
+  const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  await write(process.stdout, `${command.json ? renderJson(report) : renderText(report, { colour })}\n`);
+  return report.ok ? EXIT_OK : EXIT_FAILED;
+}
+
+/**
+ * `--login` needs playwright-core and a Chromium; say so before starting, not halfway through. Only
+ * resolved here, not loaded: loading takes a second, which the run spends while discovery is under
+ * way instead (see run.ts).
+ */
+function headlessBrowserProblem(): string | undefined {
+  try {
+    import.meta.resolve('playwright-core');
+  } catch {
+    return '--login needs the playwright-core package (npm install playwright-core), or sign in interactively without --login';
+  }
+  // The same default as cli/lib/browser-login.ts, which cannot be imported without loading playwright-core.
+  const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  return existsSync(chromium) ? undefined : `--login needs Chromium at ${chromium} (set CHROMIUM_PATH), or sign in interactively without --login`;
+}
+
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  // Resolves on errors too: a reader that went away (`| head`, EPIPE) is no reason to crash.
+  return new Promise((resolve) => stream.write(text, () => resolve()));
+}
+
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
+main(process.argv.slice(2)).then(
+  // Exit at once: idle keep-alive connections and closed event streams would hold the process for seconds.
+  (code) => process.exit(code),
+  async (error: unknown) => {
+    await write(process.stderr, `mcp-doctor: the doctor itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(EXIT_FAILED);
+  },
+);

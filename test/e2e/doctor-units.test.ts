@@ -1,0 +1,308 @@
+/**
+ * The doctor's pure parts, without a server: redaction, the retry helper, challenge parsing, the
+ * discovery URL orders, resource coverage, the command line and the checklist's shape.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseDoctorArgs } from '../../cli/doctor/args.ts';
+import { checkCallback } from '../../cli/doctor/authorization.ts';
+import { Checklist, ITEM_IDS } from '../../cli/doctor/checklist.ts';
+import { parseChallenges, protectedResourceMetadataUrls, resourceCoverage } from '../../cli/doctor/protected-resource.ts';
+import { REDACTED, redactBody, redactExchange, redactHeaders, redactKnownSecrets, redactUrl, type RecordedExchange } from '../../cli/doctor/redact.ts';
+import { authorizationServerMetadataUrls } from '../../cli/doctor/server-metadata.ts';
+import { basicCredentials } from '../../cli/doctor/token-endpoint.ts';
+import { AFTER_REGISTRATION, backoffDelayMs, describeRetries, eventualConsistencyReason, retryWithBackoff } from '../../cli/lib/retry.ts';
+
+describe('redaction', () => {
+  it('keeps the Authorization scheme and hides the credential; hides cookies whole', () => {
+    expect(
+      redactHeaders([
+        ['authorization', 'Bearer user:grant:secret'],
+        ['Authorization', 'Basic Y2xpZW50OnNlY3JldA=='],
+        ['authorization', 'opaque'],
+        ['cookie', '__Host-consent=abc'],
+        ['set-cookie', 'session=xyz; HttpOnly'],
+        ['content-type', 'application/json'],
+      ]),
+    ).toEqual([
+      ['authorization', `Bearer ${REDACTED}`],
+      ['Authorization', `Basic ${REDACTED}`],
+      ['authorization', REDACTED],
+      ['cookie', REDACTED],
+      ['set-cookie', REDACTED],
+      ['content-type', 'application/json'],
+    ]);
+  });
+
+  it('hides secret fields in form bodies and leaves the rest readable', () => {
+    const form = 'grant_type=authorization_code&code=abc123&redirect_uri=https%3A%2F%2Fx.test%2Fcb&code_verifier=v3rifier&client_id=c1&client_secret=s3cret';
+    expect(redactBody(form, 'application/x-www-form-urlencoded')).toBe(
+      `grant_type=authorization_code&code=${REDACTED}&redirect_uri=https%3A%2F%2Fx.test%2Fcb&code_verifier=${REDACTED}&client_id=c1&client_secret=${REDACTED}`,
+    );
+    expect(redactBody('token=user%3Agrant%3Asecret&token_type_hint=refresh_token', 'application/x-www-form-urlencoded; charset=utf-8')).toBe(`token=${REDACTED}&token_type_hint=refresh_token`);
+    expect(redactBody('grant_type=client_credentials', 'application/x-www-form-urlencoded')).toBe('grant_type=client_credentials');
+  });
+
+  it('hides secret string fields in JSON at any depth, but not JSON-RPC error codes', () => {
+    const body = JSON.stringify({
+      access_token: 'at',
+      token_type: 'bearer',
+      refresh_token: 'rt',
+      nested: [{ client_secret: 'cs', client_id: 'id' }],
+      error: { code: -32001, message: 'Session not found' },
+    });
+    expect(JSON.parse(redactBody(body, 'application/json'))).toEqual({
+      access_token: REDACTED,
+      token_type: 'bearer',
+      refresh_token: REDACTED,
+      nested: [{ client_secret: REDACTED, client_id: 'id' }],
+      error: { code: -32001, message: 'Session not found' },
+    });
+    // JSON without a content type is recognised by its shape; broken JSON is left alone.
+    expect(redactBody('{"id_token":"x"}', undefined)).toBe(`{"id_token":"${REDACTED}"}`);
+    expect(redactBody('{"access_token":', 'application/json')).toBe('{"access_token":');
+  });
+
+  it('hides secret query parameters and userinfo in URLs', () => {
+    expect(redactUrl('https://gw.test/cb?code=abc&state=s1&iss=https%3A%2F%2Fas.test')).toBe(`https://gw.test/cb?code=${REDACTED}&state=s1&iss=https%3A%2F%2Fas.test`);
+    expect(redactUrl('https://user:pw@host.test/mcp')).toBe(`https://${encodeURIComponent(REDACTED)}@host.test/mcp`);
+    expect(redactUrl('https://host.test/mcp')).toBe('https://host.test/mcp');
+  });
+
+  it('replaces known secrets wherever they appear, raw or form-encoded, longest first', () => {
+    const token = 'user:grant:s3cr3t-value';
+    expect(redactKnownSecrets(`error_description=bad token ${token}`, [token])).toBe(`error_description=bad token ${REDACTED}`);
+    expect(redactKnownSecrets(`token=${encodeURIComponent(token)}`, [token])).toBe(`token=${REDACTED}`);
+    expect(redactKnownSecrets('abcdefgh-and-abcdefgh-longer', ['abcdefgh', 'abcdefgh-longer'])).toBe(`${REDACTED}-and-${REDACTED}`);
+    // Too short to be told from ordinary text.
+    expect(redactKnownSecrets('alice signed in', ['alice'])).toBe('alice signed in');
+  });
+
+  it('redacts a whole exchange: URL, headers, bodies, Location and the error', () => {
+    const exchange: RecordedExchange = {
+      id: 7,
+      request: {
+        method: 'POST',
+        url: 'https://as.test/token',
+        headers: [
+          ['authorization', 'Basic Y2xpZW50OnNlY3JldA=='],
+          ['content-type', 'application/x-www-form-urlencoded'],
+        ],
+        body: 'grant_type=refresh_token&refresh_token=rt-123456',
+      },
+      response: {
+        status: 302,
+        statusText: 'Found',
+        headers: [
+          ['location', 'https://gw.test/cb?code=c0de-123456&state=s'],
+          ['content-type', 'application/json'],
+        ],
+        body: '{"access_token":"at-123456","note":"also rt-123456"}',
+      },
+      error: undefined,
+      durationMs: 12,
+    };
+    const redacted = redactExchange(exchange, ['rt-123456']);
+    const text = JSON.stringify(redacted);
+    expect(text).not.toMatch(/rt-123456|c0de-123456|at-123456|Y2xpZW50/);
+    expect(redacted.response?.headers[0]).toEqual(['location', `https://gw.test/cb?code=${REDACTED}&state=s`]);
+    expect(redacted.response?.body).toBe(`{"access_token":"${REDACTED}","note":"also ${REDACTED}"}`);
+    expect(redacted.request.body).toBe(`grant_type=refresh_token&refresh_token=${REDACTED}`);
+  });
+});
+
+describe('retry after registration', () => {
+  function fakeClock() {
+    let now = 0;
+    const sleeps: number[] = [];
+    return { sleeps, environment: { now: () => now, sleep: async (ms: number) => void (sleeps.push(ms), (now += ms)), random: () => 0.5 } };
+  }
+
+  it('retries invalid_client with growing, jittered delays until it succeeds, and says so', async () => {
+    const clock = fakeClock();
+    const answers = ['invalid_client', 'invalid_client', undefined];
+    const outcome = await retryWithBackoff(
+      async (attempt) => ({ attempt, error: answers[attempt - 1] }),
+      (result) => result.error,
+      AFTER_REGISTRATION,
+      clock.environment,
+    );
+    expect(outcome.result.attempt).toBe(3);
+    expect(outcome.retries).toEqual(['invalid_client', 'invalid_client']);
+    expect(clock.sleeps).toEqual([188, 375]);
+    expect(describeRetries(outcome.retries)).toBe('retried 2× after invalid_client');
+  });
+
+  it('gives up after the last attempt, within the time budget, returning the last answer', async () => {
+    const clock = fakeClock();
+    let attempts = 0;
+    const outcome = await retryWithBackoff(async () => ++attempts, () => 'invalid_grant', AFTER_REGISTRATION, clock.environment);
+    expect(attempts).toBe(AFTER_REGISTRATION.maxAttempts);
+    expect(outcome.result).toBe(5);
+    expect(clock.sleeps.reduce((sum, ms) => sum + ms, 0)).toBeLessThan(AFTER_REGISTRATION.maxTotalMs);
+    expect(describeRetries(outcome.retries)).toBe('retried 4× after invalid_grant');
+  });
+
+  it('stops early when the next delay would overrun the budget', async () => {
+    let now = 0;
+    const outcome = await retryWithBackoff(async () => 'x', () => 'invalid_client', { ...AFTER_REGISTRATION, maxTotalMs: 1_000 }, {
+      now: () => now,
+      sleep: async (ms) => void (now += ms + 200),
+      random: () => 1,
+    });
+    expect(outcome.retries.length).toBe(2);
+  });
+
+  it('bounds each delay between half and all of the exponential ceiling', () => {
+    for (const retry of [1, 2, 3, 4, 8]) {
+      const ceiling = Math.min(AFTER_REGISTRATION.maxDelayMs, AFTER_REGISTRATION.baseDelayMs * 2 ** (retry - 1));
+      expect(backoffDelayMs(retry, AFTER_REGISTRATION, 0)).toBe(ceiling / 2);
+      expect(backoffDelayMs(retry, AFTER_REGISTRATION, 0.999999)).toBeLessThanOrEqual(ceiling);
+    }
+  });
+
+  it('retries only the errors storage lag can cause', () => {
+    expect(eventualConsistencyReason(401, { error: 'invalid_client' })).toBe('invalid_client');
+    expect(eventualConsistencyReason(400, { error: 'invalid_grant' })).toBe('invalid_grant');
+    expect(eventualConsistencyReason(400, { error: 'invalid_request' })).toBeUndefined();
+    expect(eventualConsistencyReason(200, { error: 'invalid_client' })).toBeUndefined();
+    expect(eventualConsistencyReason(500, 'oops')).toBeUndefined();
+    expect(describeRetries([])).toBe('');
+    expect(describeRetries(['invalid_client', 'invalid_grant', 'invalid_grant'])).toBe('retried 3× after invalid_client, invalid_grant');
+  });
+});
+
+describe('discovery rules', () => {
+  it('parses WWW-Authenticate challenges, quoted and bare, several schemes', () => {
+    expect(parseChallenges('Bearer realm="OAuth", resource_metadata="https://h.test/.well-known/oauth-protected-resource", error="invalid_token"')).toEqual([
+      { scheme: 'Bearer', params: { realm: 'OAuth', resource_metadata: 'https://h.test/.well-known/oauth-protected-resource', error: 'invalid_token' } },
+    ]);
+    expect(parseChallenges('Basic realm="x", Bearer scope="a b", error=insufficient_scope')).toEqual([
+      { scheme: 'Basic', params: { realm: 'x' } },
+      { scheme: 'Bearer', params: { scope: 'a b', error: 'insufficient_scope' } },
+    ]);
+    expect(parseChallenges('Bearer realm="say \\"hi\\""')).toEqual([{ scheme: 'Bearer', params: { realm: 'say "hi"' } }]);
+    expect(parseChallenges('Bearer')).toEqual([{ scheme: 'Bearer', params: {} }]);
+    expect(parseChallenges(null)).toEqual([]);
+  });
+
+  it('looks for protected resource metadata where MCP clients do, in their order', () => {
+    expect(protectedResourceMetadataUrls('https://h.test/mcp', 'https://h.test/prm')).toEqual([
+      { url: 'https://h.test/prm', source: 'challenge' },
+      { url: 'https://h.test/.well-known/oauth-protected-resource/mcp', source: 'path' },
+      { url: 'https://h.test/.well-known/oauth-protected-resource', source: 'root' },
+    ]);
+    expect(protectedResourceMetadataUrls('https://h.test/', undefined)).toEqual([{ url: 'https://h.test/.well-known/oauth-protected-resource', source: 'root' }]);
+    expect(protectedResourceMetadataUrls('https://h.test/mcp', 'https://h.test/.well-known/oauth-protected-resource').map((c) => c.source)).toEqual(['challenge', 'path']);
+  });
+
+  it('looks for authorization server metadata in the MCP order, with and without an issuer path', () => {
+    expect(authorizationServerMetadataUrls('https://as.test').map((c) => c.url)).toEqual([
+      'https://as.test/.well-known/oauth-authorization-server',
+      'https://as.test/.well-known/openid-configuration',
+    ]);
+    expect(authorizationServerMetadataUrls('https://as.test/tenant1/').map((c) => c.url)).toEqual([
+      'https://as.test/.well-known/oauth-authorization-server/tenant1',
+      'https://as.test/.well-known/openid-configuration/tenant1',
+      'https://as.test/tenant1/.well-known/openid-configuration',
+    ]);
+  });
+
+  it('decides whether a resource covers the MCP URL, and how', () => {
+    expect(resourceCoverage('https://h.test/mcp', 'https://h.test/mcp')).toEqual({ kind: 'exact' });
+    expect(resourceCoverage('https://h.test/mcp/', 'https://h.test/mcp')).toEqual({ kind: 'trailing-slash' });
+    expect(resourceCoverage('https://h.test/mcp', 'https://h.test/mcp/')).toEqual({ kind: 'trailing-slash' });
+    expect(resourceCoverage('https://h.test', 'https://h.test/mcp')).toEqual({ kind: 'origin' });
+    expect(resourceCoverage('https://h.test/', 'https://h.test/mcp')).toEqual({ kind: 'origin' });
+    expect(resourceCoverage('https://h.test/api', 'https://h.test/api/mcp')).toEqual({ kind: 'path-prefix' });
+    expect(resourceCoverage('https://h.test/api', 'https://h.test/apimcp')).toMatchObject({ kind: 'mismatch' });
+    expect(resourceCoverage('https://other.test/mcp', 'https://h.test/mcp')).toEqual({ kind: 'mismatch', reason: 'it names another origin (https://other.test)' });
+    expect(resourceCoverage('http://h.test/mcp', 'https://h.test/mcp')).toMatchObject({ kind: 'mismatch' });
+    expect(resourceCoverage('https://h.test/sse', 'https://h.test/mcp')).toMatchObject({ kind: 'mismatch' });
+    expect(resourceCoverage('https://h.test/mcp#x', 'https://h.test/mcp')).toMatchObject({ kind: 'mismatch' });
+    expect(resourceCoverage('mcp', 'https://h.test/mcp')).toMatchObject({ kind: 'mismatch' });
+  });
+
+  it('checks the redirect back: error, state, and iss per RFC 9207', () => {
+    const server = { issuer: 'https://as.test', issParameterSupported: true };
+    expect(checkCallback(new URL('https://gw.test/cb?code=c&state=s&iss=https%3A%2F%2Fas.test'), 's', server)).toEqual({ iss: 'iss matches (RFC 9207)' });
+    expect(checkCallback(new URL('https://gw.test/cb?code=c&state=other&iss=https%3A%2F%2Fas.test'), 's', server).problem).toBe('the state in the redirect is not the one sent');
+    expect(checkCallback(new URL('https://gw.test/cb?code=c&state=s&iss=https%3A%2F%2Fevil.test'), 's', server).problem).toBe('iss is https://evil.test, not the issuer https://as.test');
+    expect(checkCallback(new URL('https://gw.test/cb?code=c&state=s'), 's', server).problem).toBe('no iss in the redirect, though the metadata promises it');
+    expect(checkCallback(new URL('https://gw.test/cb?code=c&state=s'), 's', { ...server, issParameterSupported: false })).toEqual({ iss: 'no iss (RFC 9207 not advertised)' });
+    expect(checkCallback(new URL('https://gw.test/cb?error=access_denied&error_description=No&state=s'), 's', server).problem).toBe('the server sent error=access_denied (No) instead of a code');
+    expect(checkCallback(new URL('https://gw.test/cb?error=invalid_target&state=s'), 's', server, 'https://h.test')).toEqual({
+      problem: 'the server sent error=invalid_target instead of a code',
+      fix: 'Accept the resource your metadata names (https://h.test) as the resource parameter of authorization requests (RFC 8707 §2), on every origin the server answers on.',
+      iss: '',
+    });
+  });
+
+  it('form-encodes client credentials before Basic encoding (RFC 6749 §2.3.1)', () => {
+    expect(basicCredentials('client id', 'p:ss/word')).toBe(`Basic ${Buffer.from('client+id:p%3Ass%2Fword').toString('base64')}`);
+  });
+});
+
+describe('the command line', () => {
+  it('accepts the doctor subcommand or none, and every option', () => {
+    const parsed = parseDoctorArgs(['doctor', 'https://h.test/mcp', '--login', 'alice:pa:ss', '--call', 'notes_add:{"text":"hi"}', '--json', '--verbose', '--skip-auth', '--no-open', '--timeout', '30']);
+    expect(parsed).toEqual({
+      kind: 'run',
+      json: true,
+      options: {
+        url: 'https://h.test/mcp',
+        login: { username: 'alice', password: 'pa:ss' },
+        call: { name: 'notes_add', arguments: { text: 'hi' } },
+        scope: undefined,
+        callbackUrl: undefined,
+        skipAuth: true,
+        openBrowser: false,
+        authTimeoutMs: 30_000,
+        verbose: true,
+      },
+    });
+    expect(parseDoctorArgs(['https://h.test/mcp', '--call', 'whoami'])).toMatchObject({ kind: 'run', json: false, options: { call: { name: 'whoami', arguments: {} }, openBrowser: true } });
+    expect(parseDoctorArgs(['--help'])).toEqual({ kind: 'help' });
+  });
+
+  it('names each usage error', () => {
+    const error = (args: string[]) => {
+      const parsed = parseDoctorArgs(args);
+      return parsed.kind === 'usage-error' ? parsed.message : parsed.kind;
+    };
+    expect(error([])).toBe('the MCP URL is missing');
+    expect(error(['doctor'])).toBe('the MCP URL is missing');
+    expect(error(['ftp://h.test'])).toBe('not an http(s) URL: ftp://h.test');
+    expect(error(['https://a.test', 'https://b.test'])).toBe('one MCP URL, please (got https://a.test https://b.test)');
+    expect(error(['https://h.test', '--login', 'alice'])).toBe('--login takes user:password');
+    expect(error(['https://h.test', '--call', 'x:{nope'])).toBe('--call x: the arguments are not JSON');
+    expect(error(['https://h.test', '--call', 'x:[1]'])).toBe('--call x: the arguments must be a JSON object');
+    expect(error(['https://h.test', '--callback', 'http://gw.test/cb'])).toBe('--callback must be an https URL, as MCP Manager\'s is');
+    expect(error(['https://h.test', '--timeout', '0'])).toBe('--timeout takes a number of seconds');
+    expect(error(['https://h.test', '--bogus'])).toMatch(/Unknown option '--bogus'/);
+  });
+});
+
+describe('the checklist', () => {
+  it('reports every item once, in catalogue order, unreached ones SKIP with the blocking reason', () => {
+    const checklist = new Checklist();
+    checklist.fail('resource.metadata', 'none found', 'Serve it.');
+    checklist.pass('resource.metadata', 'a later verdict does not replace the first');
+    checklist.pass('resource.challenge', '401');
+    checklist.block('no protected resource metadata');
+    checklist.block('a second reason is ignored');
+    const report = checklist.report('https://h.test/mcp', new Date(0), new Date(1_500));
+    expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
+    expect(report.items[2]).toMatchObject({ id: 'resource.metadata', status: 'fail', fix: 'Serve it.', level: 'required' });
+    expect(report.items.at(-1)).toMatchObject({ status: 'skip', detail: 'no protected resource metadata' });
+    expect(report).toMatchObject({ ok: false, durationMs: 1_500, counts: { pass: 1, fail: 1, warn: 0, skip: ITEM_IDS.length - 2 } });
+  });
+
+  it('turns a non-pass into fail or warn by the item\'s level', () => {
+    const checklist = new Checklist();
+    checklist.failOrWarn('tokens.refresh-token', 'absent', 'Issue them.');
+    checklist.failOrWarn('tokens.scope', 'absent', 'Return it.');
+    const report = checklist.report('https://h.test/mcp', new Date(0), new Date(0));
+    expect(report.items.find((entry) => entry.id === 'tokens.refresh-token')?.status).toBe('fail');
+    expect(report.items.find((entry) => entry.id === 'tokens.scope')?.status).toBe('warn');
+  });
+});

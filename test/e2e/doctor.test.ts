@@ -1,0 +1,313 @@
+/**
+ * The doctor against the running system: the real server must pass every required item, and
+ * broken configurations — made from the same server by a fault-injecting proxy — must fail the
+ * exact item, with the exact fix.
+ *
+ * One system for the file, always reached through the proxy (pass-through unless a test sets
+ * faults), with PUBLIC_URL set to the proxy's origin: a Worker answering on two origins binds its
+ * sign-in helpers to whichever origin it saw first (see the fault proxy's notes). It runs with its
+ * own dev IdP, which accepts the Worker's callback on that origin.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ITEM_IDS, type DoctorReport, type ItemId, type ItemResult } from '../../cli/doctor/checklist.ts';
+import { runDoctor, type DoctorOptions } from '../../cli/doctor/run.ts';
+import { closeBrowser, launchBrowser } from '../../cli/lib/browser-login.ts';
+import { startDevIdp, type DevIdp } from '../../dev/idp/server.ts';
+import { freePort, ROOT, startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from './support/fault-proxy.ts';
+
+const ALICE = { username: 'alice', password: 'alice' };
+
+let system: RunningSystem;
+let idp: DevIdp;
+let proxy: FaultProxy;
+
+beforeAll(async () => {
+  const port = await freePort();
+  proxy = await startFaultProxy(`http://localhost:${port}`);
+  idp = await startDevIdp({ port: 0, redirectUris: [`${proxy.origin}/callback`] });
+  system = await startSystem({
+    port,
+    ephemeralState: true,
+    devIdp: false,
+    vars: { PUBLIC_URL: proxy.origin, UPSTREAM: 'oidc', OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: idp.clientId, OIDC_CLIENT_SECRET: idp.clientSecret },
+  });
+});
+
+afterAll(async () => {
+  await closeBrowser();
+  await system?.stop();
+  await idp?.close();
+  await proxy?.close();
+});
+
+/** A run whose prompts and log go nowhere, unless the test collects them. */
+function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorReport> {
+  return runDoctor({ log: () => undefined, ...options });
+}
+
+function item(report: DoctorReport, id: ItemId): ItemResult {
+  const found = report.items.find((candidate) => candidate.id === id);
+  if (!found) throw new Error(`no item ${id}`);
+  return found;
+}
+
+function nonPassing(report: DoctorReport): string[] {
+  return report.items.filter((candidate) => candidate.status !== 'pass').map((candidate) => `${candidate.status} ${candidate.id}: ${candidate.detail}`);
+}
+
+const at =
+  (method: string, path: string) =>
+  (request: ProxiedRequest): boolean =>
+    request.method === method && request.url.pathname === path;
+
+const AS_METADATA = '/.well-known/oauth-authorization-server';
+const PRM_ROOT = '/.well-known/oauth-protected-resource';
+const PRM_MCP = '/.well-known/oauth-protected-resource/mcp';
+
+/** The 401 challenge without its resource_metadata parameter. */
+const challengeWithoutMetadata: Fault = {
+  name: 'challenge without resource_metadata',
+  match: (request) => request.url.pathname === '/mcp',
+  rewrite: {
+    headers(headers) {
+      if (headers['www-authenticate']) headers['www-authenticate'] = headers['www-authenticate'].replace(/,?\s*resource_metadata="[^"]*"/, '');
+    },
+  },
+};
+
+const notFound = (name: string, path: string): Fault => ({ name, match: at('GET', path), respond: () => ({ status: 404, body: 'Not found' }) });
+
+async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // As `npm run doctor` runs it: the project's Node, straight from the TypeScript sources.
+  const child = spawn(process.execPath, ['cli/main.ts', 'doctor', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
+describe('the doctor against this server', () => {
+  it('passes every required item, signing in as alice, and logs every exchange with secrets redacted', async () => {
+    proxy.setFaults([]);
+    const lines: string[] = [];
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE, call: { name: 'whoami', arguments: {} }, verbose: true, log: (line) => lines.push(line) });
+
+    expect(nonPassing(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
+    expect(item(report, 'resource.resource').detail).toBe(`${proxy.origin} (the origin, which covers /mcp)`);
+    expect(item(report, 'mcp.tool-call').detail).toContain('alice@example.com');
+    expect(item(report, 'lifecycle.old-refresh-token').detail).toMatch(/^rotated; the previous refresh token is (still accepted|refused)/);
+
+    const log = lines.join('\n');
+    expect(log).toContain(`→ #1 POST ${proxy.mcpUrl}`);
+    expect(log).toMatch(/authorization: Bearer \[redacted\]/);
+    expect(log).toMatch(/authorization: Basic \[redacted\]/);
+    expect(log).toContain('"client_secret":"[redacted]"');
+    expect(log).toContain('"access_token":"[redacted]"');
+    expect(log).toMatch(/code=\[redacted\]&.*code_verifier=\[redacted\]/);
+    expect(log).not.toMatch(/"(access_token|refresh_token|client_secret|id_token)":"(?!\[redacted\])/);
+    // This provider's tokens are `<user>:<grant>:<secret>`: none may appear in any form.
+    expect(log).not.toMatch(/oidc-[0-9a-f]{32}(:|%3A)[\w-]{8,}(:|%3A)[\w-]{8,}/);
+  });
+
+  it('runs as a command: --json, exit code 0', async () => {
+    proxy.setFaults([]);
+    const { code, stdout, stderr } = await runCli([proxy.mcpUrl, '--login', 'alice:alice', '--json']);
+    expect(stderr).toBe('');
+    const report = JSON.parse(stdout) as DoctorReport;
+    expect(nonPassing(report).filter((line) => !line.startsWith('skip mcp.tool-call'))).toEqual([]);
+    expect(report).toMatchObject({ schema: 'mcp-doctor/1', url: proxy.mcpUrl, ok: true });
+    expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
+    expect(code).toBe(0);
+  });
+
+  it('signs in interactively without --login: prints the URL and catches the browser on a loopback redirect URI', async () => {
+    proxy.setFaults([]);
+    const said: string[] = [];
+    const running = doctor({ url: proxy.mcpUrl, openBrowser: false, log: (line) => said.push(line) });
+    let url: string | undefined;
+    for (let waited = 0; !url && waited < 20_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      url = /Sign in to continue: (\S+)/.exec(said.join('\n'))?.[1];
+    }
+    expect(url).toMatch(new RegExp(`^${proxy.origin}/authorize\\?`));
+
+    // The user's part, in a browser that really loads the loopback redirect URI.
+    const context = await (await launchBrowser()).newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(url as string);
+      await page.click('#approve');
+      await page.fill('#login', 'alice');
+      await page.fill('#password', 'alice');
+      await page.click('#sign-in');
+      await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+      expect(await page.innerText('body')).toContain('Sign-in finished.');
+    } finally {
+      await context.close();
+    }
+
+    const report = await running;
+    expect(item(report, 'authorization.redirect').detail).toMatch(/^code returned to http:\/\/127\.0\.0\.1:\d+\/callback; state matches; iss matches/);
+    expect(nonPassing(report)).toEqual(['skip mcp.tool-call: not asked: add --call <tool>[:<json arguments>] to call one']);
+  });
+
+  it('exits 1 on a FAIL and 2 on a usage error', async () => {
+    proxy.setFaults([{ name: 'registration off', match: at('GET', AS_METADATA), rewrite: { json: ({ registration_endpoint: _, ...rest }: Record<string, unknown>) => rest } }]);
+    const failed = await runCli([proxy.mcpUrl, '--skip-auth']);
+    expect(failed.stdout).toContain('FAIL  registration_endpoint present (DCR)');
+    expect(failed.stdout).toContain('MCP Manager cannot connect until every FAIL is fixed.');
+    expect(failed.code).toBe(1);
+
+    const usage = await runCli(['not a url']);
+    expect(usage.stderr).toContain('mcp-doctor: not an http(s) URL: not a url');
+    expect(usage.code).toBe(2);
+  });
+});
+
+describe('the doctor against broken configurations', () => {
+  it('registration off: no registration_endpoint', async () => {
+    proxy.setFaults([
+      { name: 'metadata without registration_endpoint', match: at('GET', AS_METADATA), rewrite: { json: ({ registration_endpoint: _, ...rest }: Record<string, unknown>) => rest } },
+      notFound('no /register', '/register'),
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'server.registration-endpoint')).toMatchObject({
+      status: 'fail',
+      fix: 'Enable DCR: set clientRegistrationEndpoint (workers-oauth-provider) or your server\'s equivalent, so registration_endpoint is advertised; MCP Manager registers itself (RFC 7591).',
+    });
+    expect(item(report, 'registration.confidential')).toMatchObject({ status: 'skip', detail: 'no registration_endpoint (server.registration-endpoint)' });
+    expect(item(report, 'mcp.initialize').status).toBe('skip');
+    expect(report.counts.fail).toBe(1);
+    expect(report.ok).toBe(false);
+  });
+
+  it('public clients only: the confidential registration is refused', async () => {
+    proxy.setFaults([
+      {
+        name: 'confidential registration refused',
+        match: (request) => at('POST', '/register')(request) && (JSON.parse(request.body) as { token_endpoint_auth_method?: string }).token_endpoint_auth_method !== 'none',
+        respond: () => ({ status: 400, body: { error: 'invalid_client_metadata', error_description: 'Only public clients may register' } }),
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'registration.confidential')).toMatchObject({
+      status: 'fail',
+      detail: 'refused: HTTP 400 invalid_client_metadata: Only public clients may register',
+      fix: 'Accept confidential clients (client_secret_basic or client_secret_post) with HTTPS redirect URIs at the registration endpoint; MCP Manager registers as one.',
+    });
+    expect(item(report, 'registration.public').status).toBe('pass');
+    expect(item(report, 'authorization.redirect')).toMatchObject({ status: 'skip', detail: 'no confidential client could register (registration.confidential)' });
+    expect(proxy.hits('confidential registration refused')).toBe(1);
+  });
+
+  it('public registration refused, or answered with a secret: warnings, not failures', async () => {
+    const publicOnly = (request: ProxiedRequest) => at('POST', '/register')(request) && (JSON.parse(request.body) as { token_endpoint_auth_method?: string }).token_endpoint_auth_method === 'none';
+    proxy.setFaults([{ name: 'public refused', match: publicOnly, respond: () => ({ status: 400, body: { error: 'invalid_client_metadata', error_description: 'Public clients are not allowed' } }) }]);
+    const refused = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(refused, 'registration.public')).toMatchObject({
+      status: 'warn',
+      fix: 'Accept public clients (token_endpoint_auth_method none, PKCE only) if Claude, ChatGPT, VS Code or Cursor should connect too; MCP Manager does not need it.',
+    });
+    expect(refused.ok).toBe(true);
+
+    proxy.setFaults([{ name: 'secret for a public client', match: publicOnly, rewrite: { json: (body) => ({ ...(body as object), client_secret: 'a-secret-nobody-asked-for' }) } }]);
+    const withSecret = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(withSecret, 'registration.public')).toMatchObject({
+      status: 'warn',
+      detail: 'registered, but answered with a client_secret',
+      fix: 'Register a client that asks for token_endpoint_auth_method none as public: no client_secret in the answer, since some clients then switch to secret authentication and break.',
+    });
+  });
+
+  it('no resource_metadata in the challenge and no path-suffixed metadata: falls back to the root and connects', async () => {
+    proxy.setFaults([challengeWithoutMetadata, notFound('no path-suffixed metadata', PRM_MCP)]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'resource.challenge-metadata')).toMatchObject({
+      status: 'warn',
+      fix: `Add resource_metadata="${proxy.origin}${PRM_ROOT}" to the 401's WWW-Authenticate: Bearer challenge (RFC 9728 §5.1).`,
+    });
+    expect(item(report, 'resource.metadata')).toMatchObject({ status: 'pass', detail: `${proxy.origin}${PRM_ROOT} (the root well-known URL, as a fallback)` });
+    expect(nonPassing(report)).toEqual([
+      'warn resource.challenge-metadata: no resource_metadata in the challenge: clients must guess the well-known URLs',
+      'skip mcp.tool-call: not asked: add --call <tool>[:<json arguments>] to call one',
+    ]);
+    expect(proxy.hits('no path-suffixed metadata')).toBe(1);
+  });
+
+  it('no resource_metadata in the challenge: the path-suffixed metadata comes first', async () => {
+    proxy.setFaults([challengeWithoutMetadata]);
+    const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(report, 'resource.metadata')).toMatchObject({ status: 'pass', detail: `${proxy.origin}${PRM_MCP} (the path-suffixed well-known URL, as a fallback)` });
+    expect(item(report, 'resource.resource')).toMatchObject({ status: 'pass', detail: `${proxy.mcpUrl} (exactly the MCP URL)` });
+  });
+
+  it('a challenge naming a metadata URL that does not serve it: a warning, then the fallback', async () => {
+    proxy.setFaults([notFound('challenge URL broken', PRM_ROOT)]);
+    const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(report, 'resource.metadata')).toMatchObject({
+      status: 'warn',
+      detail: `found at ${proxy.origin}${PRM_MCP} (the path-suffixed well-known URL), but ${proxy.origin}${PRM_ROOT}: HTTP 404 (Not found)`,
+      fix: `Serve the metadata at the URL the challenge names (${proxy.origin}${PRM_ROOT}), or name the URL that serves it.`,
+    });
+  });
+
+  it('no protected resource metadata anywhere: fails and stops', async () => {
+    proxy.setFaults([challengeWithoutMetadata, notFound('no path-suffixed metadata', PRM_MCP), notFound('no root metadata', PRM_ROOT)]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'resource.metadata')).toMatchObject({
+      status: 'fail',
+      fix: `Serve RFC 9728 protected resource metadata at ${proxy.origin}${PRM_MCP} or ${proxy.origin}${PRM_ROOT}, and name it in the 401's resource_metadata.`,
+    });
+    expect(item(report, 'resource.metadata').detail).toContain(`${proxy.origin}${PRM_ROOT}: HTTP 404`);
+    expect(item(report, 'server.metadata')).toMatchObject({ status: 'skip', detail: 'no protected resource metadata' });
+    expect(report.ok).toBe(false);
+  });
+
+  it('metadata whose resource names another host', async () => {
+    proxy.setFaults([
+      {
+        name: 'resource for another host',
+        match: (request) => request.method === 'GET' && request.url.pathname.startsWith(PRM_ROOT),
+        rewrite: { json: (body) => ({ ...(body as object), resource: 'https://elsewhere.example/mcp' }) },
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(report, 'resource.resource')).toMatchObject({
+      status: 'fail',
+      detail: `https://elsewhere.example/mcp does not cover ${proxy.mcpUrl}: it names another origin (https://elsewhere.example)`,
+      fix: `Set resource in the metadata to ${proxy.mcpUrl} (or its origin, ${proxy.origin}); clients refuse metadata that names another resource (RFC 9728 §3.3).`,
+    });
+    expect(report.ok).toBe(false);
+  });
+
+  it('a fresh client refused at first and no refresh token: retries with backoff, then fails the refresh token', async () => {
+    const codeExchange = (request: ProxiedRequest) => at('POST', '/token')(request) && new URLSearchParams(request.body).get('grant_type') === 'authorization_code';
+    proxy.setFaults([
+      { name: 'not yet registered', match: codeExchange, times: 2, respond: () => ({ status: 401, body: { error: 'invalid_client', error_description: 'Client not found' } }) },
+      { name: 'no refresh token', match: codeExchange, rewrite: { json: ({ refresh_token: _, ...rest }: Record<string, unknown>) => rest } },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'authorization.token')).toMatchObject({ status: 'warn', detail: 'tokens issued, but only on a later attempt: retried 2× after invalid_client' });
+    expect(item(report, 'tokens.refresh-token')).toMatchObject({ status: 'fail', fix: 'MCP Manager refreshes automatically; issue refresh tokens.' });
+    expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no refresh token was issued (tokens.refresh-token)' });
+    expect(item(report, 'lifecycle.revoke-access').status).toBe('pass');
+    expect(proxy.hits('not yet registered')).toBe(2);
+  });
+
+  it('legacy SSE only: fails with "MCP Manager needs Streamable HTTP"', async () => {
+    proxy.setFaults([{ name: 'no Streamable HTTP', match: (request) => request.url.pathname === '/mcp' && request.headers.authorization !== undefined, respond: () => ({ status: 404, body: 'Not found' }) }]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.initialize')).toMatchObject({
+      status: 'fail',
+      fix: 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.',
+    });
+    expect(item(report, 'mcp.legacy-sse').status).toBe('pass');
+    expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no MCP session (mcp.initialize)' });
+  });
+});
