@@ -33,6 +33,10 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     tokenEndpoint: TOKEN_PATH,
     clientRegistrationEndpoint: REGISTER_PATH,
     scopesSupported: [...ALL_SCOPES],
+    // Advertised in the 401 challenge and as the resource's scopes_supported (MCP: SHOULD), so
+    // clients ask for them up front. This server's basic use is reading and writing notes, so that is
+    // all of them; the consent page and SCOPE_POLICY still narrow what is granted.
+    requiredScopes: [...ALL_SCOPES],
     resourceMetadata: { resource: origin, resource_name: 'MCP server', bearer_methods_supported: ['header'] },
     accessTokenTTL: lifetimes.accessTokenSeconds,
     refreshTokenTTL: lifetimes.refreshTokenSeconds,

@@ -7,6 +7,7 @@
  * mapped to the canonical value before the provider, which compares resources exactly, sees it.
  * Every other value, another origin in particular, is left for the provider to refuse.
  */
+import { ALL_SCOPES } from './auth/scopes';
 import { MCP_PATH, SSE_PATH } from './mcp/routes';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
@@ -36,7 +37,7 @@ export function pathSuffixedResourceMetadata(request: Request, url: URL, canonic
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
   if (request.method !== 'GET' && request.method !== 'HEAD') return new Response(null, { status: 405, headers: { ...cors, Allow: 'GET, HEAD, OPTIONS' } });
   return Response.json(
-    { resource: `${canonical}${path}`, authorization_servers: [canonical], bearer_methods_supported: ['header'], resource_name: 'MCP server' },
+    { resource: `${canonical}${path}`, authorization_servers: [canonical], scopes_supported: [...ALL_SCOPES], bearer_methods_supported: ['header'], resource_name: 'MCP server' },
     { headers: { ...cors, 'Cache-Control': 'public, max-age=300' } },
   );
 }

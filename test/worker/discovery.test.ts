@@ -5,7 +5,9 @@ describe('discovery: what an MCP client reads before it has a token', () => {
   it('answers an unauthenticated /mcp request with 401 and a challenge naming the resource metadata', async () => {
     const response = await worker('/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(401);
-    expect(response.headers.get('WWW-Authenticate')).toBe(`Bearer realm="OAuth", resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource"`);
+    expect(response.headers.get('WWW-Authenticate')).toBe(
+      `Bearer realm="OAuth", resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource", scope="profile notes:read notes:write"`,
+    );
   });
 
   it('answers an unauthenticated /sse request the same way', async () => {
@@ -17,14 +19,14 @@ describe('discovery: what an MCP client reads before it has a token', () => {
   it('serves RFC 9728 metadata at the root well-known URL with the origin as the resource', async () => {
     const response = await worker('/.well-known/oauth-protected-resource');
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ resource: ORIGIN, authorization_servers: [ORIGIN], bearer_methods_supported: ['header'] });
+    expect(await response.json()).toMatchObject({ resource: ORIGIN, authorization_servers: [ORIGIN], bearer_methods_supported: ['header'], scopes_supported: ['profile', 'notes:read', 'notes:write'] });
   });
 
   it.each(['/mcp', '/sse'])('serves path-suffixed RFC 9728 metadata for %s naming that URL (RFC 9728 §3.3)', async (path) => {
     const response = await worker(`/.well-known/oauth-protected-resource${path}`, { headers: { Origin: 'https://inspector.example' } });
     expect(response.status).toBe(200);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://inspector.example');
-    expect(await response.json()).toMatchObject({ resource: `${ORIGIN}${path}`, authorization_servers: [ORIGIN] });
+    expect(await response.json()).toMatchObject({ resource: `${ORIGIN}${path}`, authorization_servers: [ORIGIN], scopes_supported: ['profile', 'notes:read', 'notes:write'] });
   });
 
   it('does not invent metadata for paths it does not serve', async () => {
