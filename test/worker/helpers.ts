@@ -10,6 +10,7 @@ import type { GrantProps } from '../../src/auth/props';
 import { loadConfig } from '../../src/config';
 import app from '../../src/index';
 import { providerOptions } from '../../src/provider';
+import { McpWire as SharedMcpWire } from '../support/mcp-wire';
 
 export const ORIGIN = 'http://localhost:8787';
 export const CALLBACK = 'https://gateway.example/oauth/callback';
@@ -125,67 +126,11 @@ export async function tokensFor(user: GrantProps, scope: string[] = ['profile', 
   return { ...(await response.json<TokenResponse>()), client };
 }
 
-/** A minimal Streamable HTTP MCP client over the Worker, enough to assert on the wire. */
-export class McpWire {
-  sessionId: string | undefined;
-  private nextId = 1;
-  constructor(
-    private token: string,
-    private path = '/mcp',
-  ) {}
-
-  async post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-    return worker(this.path, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        Authorization: `Bearer ${this.token}`,
-        ...(this.sessionId ? { 'Mcp-Session-Id': this.sessionId } : {}),
-        ...headers,
-      },
-      body: JSON.stringify(body),
-    });
-  }
-
-  async initialize(): Promise<Response> {
-    const response = await this.post({
-      jsonrpc: '2.0',
-      id: this.nextId++,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'wire-test', version: '1.0.0' } },
-    });
-    this.sessionId = response.headers.get('mcp-session-id') ?? undefined;
-    await response.text();
-    await this.post({ jsonrpc: '2.0', method: 'notifications/initialized' }).then((r) => r.text());
-    return response;
-  }
-
-  /** Sends a request and returns the JSON-RPC message answering it, read from the SSE stream. */
-  async request(method: string, params: unknown = {}): Promise<{ status: number; message: JsonRpcResponse | undefined; response: Response }> {
-    const id = this.nextId++;
-    const response = await this.post({ jsonrpc: '2.0', id, method, params });
-    const text = await response.text();
-    return { status: response.status, message: parseRpcResponse(text, id), response };
-  }
-
-  callTool(name: string, args: Record<string, unknown> = {}) {
-    return this.request('tools/call', { name, arguments: args });
+/** The shared wire-level MCP client (test/support/mcp-wire.ts), talking to the Worker in this isolate. */
+export class McpWire extends SharedMcpWire {
+  constructor(token: string, path = '/mcp') {
+    super(new URL(path, ORIGIN).href, token, (request) => exports.default.fetch(new Request<unknown, IncomingRequestCfProperties>(request)));
   }
 }
 
-export interface JsonRpcResponse {
-  jsonrpc: '2.0';
-  id: number | string | null;
-  result?: { content?: { type: string; text: string }[]; structuredContent?: Record<string, unknown>; isError?: boolean; tools?: { name: string }[] } & Record<string, unknown>;
-  error?: { code: number; message: string };
-}
-
-/** Finds the response with `id` in an SSE stream or a plain JSON body. */
-export function parseRpcResponse(body: string, id: number): JsonRpcResponse | undefined {
-  const candidates: unknown[] = [];
-  if (body.trimStart().startsWith('{')) candidates.push(JSON.parse(body));
-  for (const line of body.split('\n')) if (line.startsWith('data: ')) candidates.push(JSON.parse(line.slice(6)));
-  return candidates.find((message): message is JsonRpcResponse => typeof message === 'object' && message !== null && (message as JsonRpcResponse).id === id)
-    ?? candidates.find((message): message is JsonRpcResponse => typeof message === 'object' && message !== null && 'error' in message);
-}
+export { parseRpcResponse, type JsonRpcResponse } from '../support/mcp-wire';

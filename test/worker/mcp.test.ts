@@ -156,9 +156,9 @@ describe('MCP over Streamable HTTP (/mcp)', () => {
   // Challenge Handling"); before that change it was a tool result with isError.
   it('refuses notes_list for a token holding only profile with 403 insufficient_scope naming notes:read', async () => {
     const wire = await session((await tokensFor(ALICE, ['profile'])).access_token);
-    const { status, response } = await wire.callTool('notes_list');
+    const { status, headers } = await wire.callTool('notes_list');
     expect(status).toBe(403);
-    const challenge = response.headers.get('WWW-Authenticate') ?? '';
+    const challenge = headers.get('WWW-Authenticate') ?? '';
     expect(challenge).toMatch(/^Bearer /);
     expect(challenge).toContain('error="insufficient_scope"');
     expect(challenge).toContain('scope="notes:read"');
