@@ -5,7 +5,7 @@
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import type { Config } from './config';
-import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath } from './mcp/browser-access';
+import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
 import { createProvider, TOKEN_PATH } from './provider';
 import { pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
@@ -20,6 +20,7 @@ const providers = new Map<string, OAuthProvider<Env>>();
 function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string; env: Env; config: Config } | Response {
   const setup = checkSetup(env);
   if (!setup.ok) return setupErrorResponse(setup.problems);
+  if (setup.config.publicUrl === undefined && !isServableOrigin(origin)) return misdirectedRequestResponse();
   const resource = setup.config.publicUrl ?? origin;
   let provider = providers.get(resource);
   if (!provider) {

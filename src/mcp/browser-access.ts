@@ -10,6 +10,7 @@
  * exposes only `WWW-Authenticate`; browser-based clients (MCP Inspector's web UI) also need to read
  * `Mcp-Session-Id` and `MCP-Protocol-Version`.
  */
+import { isLoopbackHost } from '../config';
 import { MCP_PATH, SSE_PATH } from './routes';
 
 const MCP_EXPOSED_HEADERS = ['Mcp-Session-Id', 'MCP-Protocol-Version'];
@@ -35,4 +36,21 @@ export function exposeMcpHeaders(response: Response): Response {
   const patched = new Response(response.body, response);
   patched.headers.set('Access-Control-Expose-Headers', [exposed, ...MCP_EXPOSED_HEADERS].join(', '));
   return patched;
+}
+
+/**
+ * Whether a Host-derived origin can be this server's own, when PUBLIC_URL does not fix it: https, or
+ * plain http on a loopback name (local development). Anything else is a misdirected request, such as
+ * a DNS-rebinding page reaching a local server under the attacker's name.
+ */
+export function isServableOrigin(origin: string): boolean {
+  const { protocol, hostname } = new URL(origin);
+  return protocol === 'https:' || (protocol === 'http:' && isLoopbackHost(hostname));
+}
+
+export function misdirectedRequestResponse(): Response {
+  return new Response('This server is not served under that name. Set PUBLIC_URL, or use https or a loopback address.\n', {
+    status: 421,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  });
 }

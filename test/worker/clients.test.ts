@@ -233,6 +233,12 @@ describe('browsers', () => {
     await response.body?.cancel();
   });
 
+  it('refuses a plain-http Host that is not a loopback name with 421 (DNS rebinding against a local server)', async () => {
+    const response = await exports.default.fetch(new Request('http://evil.example.com/mcp', { method: 'POST', headers: { Origin: 'http://evil.example.com' }, body: '{}' }));
+    expect(response.status).toBe(421);
+    expect(await response.text()).not.toContain('Error');
+  });
+
   it('serves its own origin', async () => {
     const { access_token } = await tokensFor(ALICE);
     const response = await initialize(access_token, ORIGIN);
