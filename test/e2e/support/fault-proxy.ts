@@ -11,7 +11,8 @@
  * `env` once, for the first origin the isolate serves, and /authorize then refuses every other
  * origin's resource with invalid_target.) The Host header is forwarded unchanged all the same.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeServers, listenOnLoopback } from './loopback-server.ts';
 
 export interface ProxiedRequest {
   method: string;
@@ -118,16 +119,7 @@ export async function startFaultProxy(upstreamOrigin: string): Promise<FaultProx
       hits = new Map();
     },
     hits: (name) => hits.get(name) ?? 0,
-    close: () =>
-      Promise.all(
-        servers.map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              server.closeAllConnections();
-              server.close(() => resolve());
-            }),
-        ),
-      ).then(() => undefined),
+    close: () => closeServers(servers),
   };
 }
 
@@ -146,23 +138,4 @@ async function rewritten(answer: IncomingMessage, fault: Fault, request: Proxied
   delete headers['content-encoding'];
   headers['content-length'] = String(Buffer.byteLength(text));
   return { status: answer.statusCode ?? 502, headers, text };
-}
-
-/** `localhost` on both loopback families and one port, as clients resolve it either way. */
-async function listenOnLoopback(listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server[]> {
-  const ipv4 = await listenOne('127.0.0.1', 0, listener);
-  const port = (ipv4.address() as { port: number }).port;
-  try {
-    return [ipv4, await listenOne('::1', port, listener)];
-  } catch {
-    return [ipv4];
-  }
-}
-
-function listenOne(host: string, port: number, listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
-  const server = createServer(listener);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }

@@ -9,7 +9,8 @@
  * the Worker with PUBLIC_URL set to the proxy's origin, so its issuer, resource and own origin do
  * not depend on the Host.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeServers, listenOnLoopback } from './loopback-server.ts';
 
 export interface TokenProxyOptions {
   /** The server behind the proxy, e.g. `http://localhost:8787`. */
@@ -82,35 +83,6 @@ export async function startTokenProxy(options: TokenProxyOptions): Promise<Token
     origin,
     mcpUrl: `${origin}/mcp`,
     forwarded,
-    close: () =>
-      Promise.all(
-        servers.map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              server.closeAllConnections();
-              server.close(() => resolve());
-            }),
-        ),
-      ).then(() => undefined),
+    close: () => closeServers(servers),
   };
-}
-
-/** `localhost` on both loopback families and one port: clients resolve it either way. */
-async function listenOnLoopback(listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server[]> {
-  const ipv4 = await listenOne('127.0.0.1', 0, listener);
-  const port = (ipv4.address() as { port: number }).port;
-  try {
-    return [ipv4, await listenOne('::1', port, listener)];
-  } catch {
-    // No IPv6 loopback on this machine.
-    return [ipv4];
-  }
-}
-
-function listenOne(host: string, port: number, listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
-  const server = createServer(listener);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }
