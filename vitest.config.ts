@@ -19,8 +19,10 @@ export default defineConfig({
     projects: [
       {
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
+        // Files share one module graph and storage (isolate: false): 4x faster, so tests never
+        // assume an empty namespace (they use fresh ids and page through listings).
         plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, outboundService } })],
-        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'] },
+        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false },
       },
       {
         // Black-box, from Node: the running system (wrangler dev + the dev IdP) driven by real clients.

@@ -46,8 +46,14 @@ describe('the admin API', () => {
     const client = await preRegister();
     expect(client).toMatchObject({ client_name: 'MCP Manager', redirect_uris: [GATEWAY_CALLBACK], token_endpoint_auth_method: 'client_secret_basic', client_secret: expect.any(String) });
     expect((await exchangeWith(client)).status).toBe(200);
-    const listed = await (await admin('/clients')).json<{ clients: { client_id: string; client_secret?: string }[] }>();
-    const entry = listed.clients.find((item) => item.client_id === client.client_id);
+    // Page through the listing, as an operator would with many clients.
+    let entry: { client_id: string; client_secret?: string } | undefined;
+    let cursor: string | undefined;
+    do {
+      const page = await (await admin(`/clients${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)).json<{ clients: { client_id: string; client_secret?: string }[]; cursor?: string }>();
+      entry = page.clients.find((item) => item.client_id === client.client_id);
+      cursor = page.cursor;
+    } while (!entry && cursor);
     expect(entry).toBeDefined();
     expect(entry).not.toHaveProperty('client_secret');
   });

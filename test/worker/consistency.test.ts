@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { ConsistentKv } from '../../src/storage/consistent-kv';
-import { JOURNAL_RETENTION_MS, journalShardFor, type KvJournal } from '../../src/storage/kv-journal';
+import { JOURNAL_RETENTION_MS, type KvJournal } from '../../src/storage/kv-journal';
 import { SimulatedKvLocations } from '../../src/storage/simulated-kv';
 
 const DELAY_MS = 30_000;
@@ -101,8 +101,8 @@ describe('the consistency layer', () => {
   });
 
   it('forgets journal records after the retention window, and the alarm removes them', async () => {
-    const shard = journalShardFor('client:expiry-test');
-    const stub = (env.KV_JOURNAL as DurableObjectNamespace<KvJournal>).get(env.KV_JOURNAL.idFromName(shard));
+    // A journal object of its own, so other tests' records do not count.
+    const stub = (env.KV_JOURNAL as DurableObjectNamespace<KvJournal>).get(env.KV_JOURNAL.idFromName(`test-${crypto.randomUUID()}`));
     const longAgo = Date.now() - JOURNAL_RETENTION_MS - 1_000;
     await stub.record({ key: 'client:expiry-test', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: longAgo });
     await stub.record({ key: 'client:fresh', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: Date.now() });
@@ -110,5 +110,6 @@ describe('the consistency layer', () => {
     expect(await stub.read('client:fresh')).not.toBeNull();
     await runDurableObjectAlarm(stub); // may already have fired: its time had passed
     expect(await stub.size()).toBe(1);
+    expect(await stub.read('client:expiry-test', longAgo)).toBeNull(); // gone, not just hidden
   });
 });
