@@ -66,7 +66,9 @@ export default {
     if (isMcpPath(url.pathname)) {
       const origin = request.headers.get('Origin');
       if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
-      return exposeMcpHeaders(await provider.fetch(request, found.env, ctx));
+      const response = await provider.fetch(request, found.env, ctx);
+      // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
+      return origin === null ? response : exposeMcpHeaders(response);
     }
     const metadata = pathSuffixedResourceMetadata(request, url, resource);
     if (metadata) return metadata;

@@ -25,6 +25,17 @@ interface ToolServerHost {
 }
 
 const listings = new Map<ToolDefinition, Tool>();
+const argumentSchemas = new Map<ToolDefinition, z.ZodObject>();
+
+/** Built once per tool: constructing a zod object on every call shows up in the hot path's profile. */
+function argumentSchema(tool: ToolDefinition): z.ZodObject {
+  let schema = argumentSchemas.get(tool);
+  if (!schema) {
+    schema = z.object(tool.inputSchema);
+    argumentSchemas.set(tool, schema);
+  }
+  return schema;
+}
 
 function listing(tool: ToolDefinition): Tool {
   let entry = listings.get(tool);
@@ -71,7 +82,7 @@ export function createToolServer(host: ToolServerHost): Server {
     if (missing) {
       throw new McpError(INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage(missing), { error: 'insufficient_scope', scope: missing.required.join(' ') });
     }
-    const args = z.object(tool.inputSchema).safeParse(request.params.arguments ?? {});
+    const args = argumentSchema(tool).safeParse(request.params.arguments ?? {});
     // Invalid arguments are the model's to fix, so they come back as a tool result it can read.
     if (!args.success) return toolError(`Invalid arguments for ${tool.name}: ${z.prettifyError(args.error)}`);
     return tool.run(args.data, { auth, env: host.env });

@@ -30,6 +30,9 @@ export interface JournalEntry {
 }
 
 export class KvJournal extends DurableObject<Env> {
+  /** When the cleanup alarm is set for; undefined until read once (this object may have restarted). */
+  private alarmAt: number | null | undefined;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS journal (
@@ -45,7 +48,12 @@ export class KvJournal extends DurableObject<Env> {
          written_at = excluded.written_at, retain_until = excluded.retain_until WHERE excluded.written_at >= journal.written_at`,
       entry.key, entry.value, entry.metadata, entry.kvExpiresAt, entry.writtenAt, retainUntil,
     );
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(retainUntil);
+    // One storage read per object lifetime, not one per write: records always expire in order.
+    this.alarmAt ??= await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null) {
+      await this.ctx.storage.setAlarm(retainUntil);
+      this.alarmAt = retainUntil;
+    }
   }
 
   /** The latest write of `key` still retained, or null when there is none. */
@@ -71,6 +79,7 @@ export class KvJournal extends DurableObject<Env> {
     this.ctx.storage.sql.exec('DELETE FROM journal WHERE retain_until <= ?', now);
     const next = this.ctx.storage.sql.exec<{ at: number | null }>('SELECT MIN(retain_until) AS at FROM journal').one().at;
     if (next !== null) await this.ctx.storage.setAlarm(next);
+    this.alarmAt = next;
   }
 }
 

@@ -1,0 +1,186 @@
+/**
+ * The variants the bench compares, from the bare floor up to this project with everything on. Each
+ * starts under `wrangler dev` on free ports with fresh local state, and opens the MCP session its
+ * load runs on; the OAuth variants also mint their token the way a client does, and can time a
+ * whole client connection.
+ */
+import { httpLogin } from '../cli/lib/http-login.ts';
+import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../cli/lib/oauth-client.ts';
+import { startSystem } from '../scripts/system.ts';
+import { cpuOfGroup, findWranglerDev } from './cpu.ts';
+import { startDevWorker } from './dev-server.ts';
+import type { CpuProbe, LoadRequest } from './load.ts';
+import { callToolOnce, openSession, type McpSession } from './mcp-session.ts';
+
+export type VariantKey = '1' | '2' | '3' | '4' | '4b';
+
+export interface Variant {
+  key: VariantKey;
+  id: string;
+  title: string;
+  start(): Promise<StartedVariant>;
+}
+
+/** One timed client connection, DCR registration to the first successful tools/call. */
+export interface ConnectTiming {
+  registerMs: number;
+  /** The browser's part: /authorize, consent and IdP sign-in (this project), or the auto-approve redirect. */
+  authorizeMs: number;
+  tokenMs: number;
+  /** initialize + notifications/initialized. */
+  initializeMs: number;
+  firstCallMs: number;
+  totalMs: number;
+}
+
+export interface StartedVariant {
+  origin: string;
+  inspectorPort: number | undefined;
+  cpu: CpuProbe;
+  /** Opens a session (minting a token first where one is needed) and checks one call on it. */
+  openSession(): Promise<McpSession>;
+  /** A whole OAuth client connection, timed; only for the variants with an authorization server. */
+  connect?: () => Promise<ConnectTiming>;
+  /** Dynamic client registration (POST /register) as a load; only where registration exists. */
+  registration?: LoadRequest;
+  stop(): Promise<void>;
+}
+
+/** MCP Manager's kind of callback: HTTPS, never reached (the authorization stops at it). */
+const CALLBACK = 'https://mcp-manager.bench.test/oauth/callback';
+const USER = { login: 'alice', password: 'alice' };
+
+export const VARIANTS: readonly Variant[] = [
+  {
+    key: '1',
+    id: 'floor',
+    title: 'floor: fixed answer, no auth, no DO',
+    start: () => startBenchWorker('bench/workers/floor/wrangler.jsonc', 'none'),
+  },
+  {
+    key: '2',
+    id: 'bare-agent',
+    title: 'bare McpAgent, no OAuth',
+    start: () => startBenchWorker('bench/workers/bare-agent/wrangler.jsonc', 'session'),
+  },
+  {
+    key: '3',
+    id: 'reference',
+    title: 'reference: OAuthProvider + McpAgent',
+    start: () => startBenchWorker('bench/workers/reference/wrangler.jsonc', 'oauth'),
+  },
+  {
+    key: '4',
+    id: 'project',
+    title: 'this project, everything on',
+    start: () => startProject({}),
+  },
+  {
+    key: '4b',
+    id: 'project-plain-kv',
+    title: 'this project, CONSISTENCY_LAYER=off',
+    start: () => startProject({ CONSISTENCY_LAYER: 'off' }),
+  },
+];
+
+async function startBenchWorker(config: string, access: 'none' | 'session' | 'oauth'): Promise<StartedVariant> {
+  const worker = await startDevWorker({ config });
+  const mcpUrl = `${worker.origin}/mcp`;
+  const started: StartedVariant = {
+    origin: worker.origin,
+    inspectorPort: worker.inspectorPort,
+    cpu: () => cpuOfGroup(worker.processGroup),
+    stop: () => worker.stop(),
+    async openSession() {
+      // The floor has no session: its load is the same request without session headers.
+      const session =
+        access === 'none'
+          ? { mcpUrl, headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } }
+          : access === 'session'
+            ? await openSession(mcpUrl, undefined)
+            : (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved)).session;
+      await callToolOnce(session);
+      return session;
+    },
+  };
+  if (access === 'oauth') {
+    started.connect = async () => (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved)).timing;
+    started.registration = registrationLoad(worker.origin);
+  }
+  return started;
+}
+
+async function startProject(vars: Record<string, string>): Promise<StartedVariant> {
+  const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
+  const dev = findWranglerDev(Number(new URL(system.origin).port));
+  const login = (authorizationUrl: string) => httpLogin(authorizationUrl, { ...USER, redirectUri: CALLBACK });
+  let discovery: Discovery;
+  try {
+    discovery = await discover(system.mcpUrl);
+  } catch (error) {
+    await system.stop();
+    throw error;
+  }
+  return {
+    origin: system.origin,
+    inspectorPort: dev?.inspectorPort,
+    cpu: () => (dev ? cpuOfGroup(dev.processGroup) : undefined),
+    stop: () => system.stop(),
+    async openSession() {
+      const { session } = await connectOAuthClient(system.mcpUrl, discovery, login);
+      await callToolOnce(session);
+      return session;
+    },
+    connect: async () => (await connectOAuthClient(system.mcpUrl, await discover(system.mcpUrl), login)).timing,
+    registration: registrationLoad(system.origin),
+  };
+}
+
+/** The reference worker's default handler approves at once: its /authorize redirects straight to the callback. */
+function autoApproved(authorizationUrl: string): Promise<URL> {
+  return httpLogin(authorizationUrl, { login: '', password: '', redirectUri: CALLBACK });
+}
+
+/**
+ * What MCP Manager does after discovery: DCR as a confidential client, authorization with PKCE and
+ * the resource indicator, code exchange, initialize, first tools/call. Returns the open session and
+ * how long each step took.
+ */
+async function connectOAuthClient(mcpUrl: string, discovery: Discovery, login: (authorizationUrl: string) => Promise<URL>): Promise<{ session: McpSession; timing: ConnectTiming }> {
+  const marks = [performance.now()];
+  const lap = () => {
+    marks.push(performance.now());
+    return (marks.at(-1) as number) - (marks.at(-2) as number);
+  };
+  const resource = discovery.resourceMetadata.resource;
+  const registered = await registerClient(discovery.server, { client_name: 'MCP Manager (bench)', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_basic' });
+  const registerMs = lap();
+  const start = await startAuthorization(discovery.server, registered.client, { redirectUri: CALLBACK, resource });
+  const callback = await login(start.url.href);
+  const authorizeMs = lap();
+  const tokens = await exchangeCode(discovery.server, registered, start, callback, resource);
+  const tokenMs = lap();
+  const session = await openSession(mcpUrl, tokens.access_token);
+  const initializeMs = lap();
+  await callToolOnce(session);
+  const firstCallMs = lap();
+  return { session, timing: { registerMs, authorizeMs, tokenMs, initializeMs, firstCallMs, totalMs: (marks.at(-1) as number) - (marks[0] as number) } };
+}
+
+/** POST /register as MCP Manager sends it; each request creates a new confidential client. */
+function registrationLoad(origin: string): LoadRequest {
+  return {
+    url: `${origin}/register`,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({
+      client_name: 'MCP Manager (bench)',
+      redirect_uris: [CALLBACK],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }),
+    uniqueIds: false,
+    verify: (body) => body.includes('"client_id"') && body.includes('"client_secret"'),
+  };
+}
