@@ -11,7 +11,11 @@ function devSecrets(): Record<string, string> {
   );
 }
 
-/** Turns the /admin API on inside workerd tests (it is off unless ADMIN_TOKEN is set). */
+/**
+ * Turns the /admin API on inside workerd tests (it is off unless ADMIN_TOKEN is set). SCRATCH_KV is a
+ * KV namespace for tests that write records of their own making, which must not land in OAUTH_KV
+ * where the provider would read them as real clients or grants.
+ */
 const TEST_ADMIN_TOKEN = 'test-admin-token-not-a-secret-0123456789';
 
 export default defineConfig({
@@ -21,7 +25,7 @@ export default defineConfig({
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
         // Files share one module graph and storage (isolate: false): 4x faster, so tests never
         // assume an empty namespace (they use fresh ids and page through listings).
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, outboundService } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], outboundService } })],
         test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false },
       },
       {

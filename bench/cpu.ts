@@ -87,23 +87,6 @@ export function cpuBetween(before: CpuSample, after: CpuSample): Record<string, 
   return used;
 }
 
-/**
- * The `wrangler dev` serving on `port`: its process group and inspector port, read from its command
- * line (scripts/system.ts, which starts the project, does not expose its child process).
- */
-export function findWranglerDev(port: number): { processGroup: number; inspectorPort: number | undefined } | undefined {
-  for (const pid of pids()) {
-    const args = cmdline(pid);
-    const at = args.indexOf('--port');
-    if (at < 0 || args[at + 1] !== String(port) || !args.includes('dev') || !args.some((arg) => arg.includes('wrangler'))) continue;
-    const stat = readStat(pid);
-    if (!stat) continue;
-    const inspector = args.indexOf('--inspector-port');
-    return { processGroup: stat.pgrp, inspectorPort: inspector >= 0 ? Number(args[inspector + 1]) : undefined };
-  }
-  return undefined;
-}
-
 /** CPU time spent by the whole machine (all cores, all processes) so far, in ms; undefined off Linux. */
 export function machineBusyMs(): number | undefined {
   try {

@@ -4,11 +4,12 @@
  * load runs on; the OAuth variants also mint their token the way a client does, and can time a
  * whole client connection.
  */
+import { join } from 'node:path';
 import { httpLogin } from '../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../cli/lib/oauth-client.ts';
 import { startSystem } from '../scripts/system.ts';
-import { cpuOfGroup, findWranglerDev } from './cpu.ts';
-import { startDevWorker } from './dev-server.ts';
+import { ROOT, startWranglerDev } from '../scripts/wrangler-dev.ts';
+import { cpuOfGroup } from './cpu.ts';
 import type { CpuProbe, LoadRequest } from './load.ts';
 import { callToolOnce, openSession, type McpSession } from './mcp-session.ts';
 
@@ -84,7 +85,7 @@ export const VARIANTS: readonly Variant[] = [
 ];
 
 async function startBenchWorker(config: string, access: 'none' | 'session' | 'oauth'): Promise<StartedVariant> {
-  const worker = await startDevWorker({ config });
+  const worker = await startWranglerDev({ config: join(ROOT, config), ephemeralState: true, output: 'buffer' });
   const mcpUrl = `${worker.origin}/mcp`;
   const started: StartedVariant = {
     origin: worker.origin,
@@ -112,7 +113,6 @@ async function startBenchWorker(config: string, access: 'none' | 'session' | 'oa
 
 async function startProject(vars: Record<string, string>): Promise<StartedVariant> {
   const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
-  const dev = findWranglerDev(Number(new URL(system.origin).port));
   const login = (authorizationUrl: string) => httpLogin(authorizationUrl, { ...USER, redirectUri: CALLBACK });
   let discovery: Discovery;
   try {
@@ -123,8 +123,8 @@ async function startProject(vars: Record<string, string>): Promise<StartedVarian
   }
   return {
     origin: system.origin,
-    inspectorPort: dev?.inspectorPort,
-    cpu: () => (dev ? cpuOfGroup(dev.processGroup) : undefined),
+    inspectorPort: system.worker.inspectorPort,
+    cpu: () => cpuOfGroup(system.worker.processGroup),
     stop: () => system.stop(),
     async openSession() {
       const { session } = await connectOAuthClient(system.mcpUrl, discovery, login);

@@ -2,17 +2,12 @@
  * Starts the whole system on this machine: the dev OIDC IdP and the Worker under `wrangler dev`,
  * wired to each other. Used by `npm start`, the end-to-end tests, the doctor's tests and the bench.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startDevIdp, type DevIdp } from '../dev/idp/server.ts';
+import { freePort, ROOT, startWranglerDev, type DevWorker } from './wrangler-dev.ts';
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
-const READY_TIMEOUT_MS = 90_000;
+export { freePort, ROOT } from './wrangler-dev.ts';
 
 export interface SystemOptions {
   /** Worker port; 0 picks a free one. */
@@ -35,6 +30,8 @@ export interface RunningSystem {
   origin: string;
   mcpUrl: string;
   idp: DevIdp | undefined;
+  /** The Worker's wrangler dev process (inspector port, process group). */
+  worker: DevWorker;
   /** wrangler's output so far when `output` is 'buffer'. */
   logs(): string;
   stop(): Promise<void>;
@@ -52,84 +49,25 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     vars.OIDC_CLIENT_ID ??= idp.clientId;
     vars.OIDC_CLIENT_SECRET ??= idp.clientSecret;
   }
-  const stateDir = options.ephemeralState ? mkdtempSync(join(tmpdir(), 'mcp-worker-state-')) : undefined;
-  const envFile = options.envFile === undefined ? join(ROOT, '.dev.vars.example') : options.envFile;
-  const args = [
-    WRANGLER, 'dev', '--port', String(port), '--ip', 'localhost', '--inspector-port', String(await freePort()),
-    '--show-interactive-dev-session=false', '--log-level', options.output === 'inherit' ? 'info' : 'warn',
-    ...(envFile ? ['--env-file', envFile] : []),
-    ...(stateDir ? ['--persist-to', stateDir] : []),
-    ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
-  ];
-  let output = '';
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    detached: true,
-    stdio: options.output === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: process.env.CI ?? '' },
-  });
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-
-  const stop = async () => {
-    await stopProcessGroup(child);
-    await idp?.close();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  };
+  const envFile = options.envFile === undefined ? join(ROOT, '.dev.vars.example') : (options.envFile ?? undefined);
+  let worker: DevWorker;
   try {
-    await waitUntilReady(origin, child);
+    worker = await startWranglerDev({ port, vars, envFile, ephemeralState: options.ephemeralState, output: options.output });
   } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\n--- wrangler output ---\n${output}`);
+    await idp?.close();
+    throw error;
   }
-  return { origin, mcpUrl: `${origin}/mcp`, idp, logs: () => output, stop };
-}
-
-async function waitUntilReady(origin: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode} before it was ready`);
-    try {
-      const response = await fetch(`${origin}/`, { signal: AbortSignal.timeout(2_000) });
-      await response.body?.cancel();
-      if (response.status < 500) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`wrangler dev did not answer on ${origin} within ${READY_TIMEOUT_MS / 1000} s`);
-}
-
-async function stopProcessGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // wrangler runs workerd as a child: signal the whole group.
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+  return {
+    origin,
+    mcpUrl: `${origin}/mcp`,
+    idp,
+    worker,
+    logs: () => worker.logs(),
+    stop: async () => {
+      await worker.stop();
+      await idp?.close();
+    },
+  };
 }
 
 /** Variables a developer set in `.dev.vars`, if the file exists. */

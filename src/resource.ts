@@ -61,7 +61,8 @@ export async function withCanonicalResource(request: Request, url: URL, canonica
     }
   }
   if (request.method === 'POST' && url.pathname === tokenPath && request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded')) {
-    const body = new URLSearchParams(await request.clone().text());
+    // Decoded by hand: workerd warns when .text() reads a form-encoded body.
+    const body = new URLSearchParams(new TextDecoder().decode(await request.clone().arrayBuffer()));
     const rewritten = rewrite(body, canonical, basicClientId(request));
     if (rewritten) return new Request(request, { body: rewritten.toString() });
   }

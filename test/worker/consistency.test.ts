@@ -27,12 +27,15 @@ function countingJournal(): { namespace: DurableObjectNamespace<KvJournal>; look
   return { namespace: namespace as unknown as DurableObjectNamespace<KvJournal>, lookups: () => lookups };
 }
 
+/** Records here are the test's own, not the provider's: they live in a namespace of their own. */
+const SCRATCH_KV = Reflect.get(env, 'SCRATCH_KV') as KVNamespace;
+
 function setup(key: string) {
   const time = clock();
   const locations = new SimulatedKvLocations(3, DELAY_MS, time.now);
   const journal = countingJournal();
-  const at = (location: number) => new ConsistentKv(locations.at(location, env.OAUTH_KV), journal.namespace, time.now);
-  const bare = (location: number) => locations.at(location, env.OAUTH_KV);
+  const at = (location: number) => new ConsistentKv(locations.at(location, SCRATCH_KV), journal.namespace, time.now);
+  const bare = (location: number) => locations.at(location, SCRATCH_KV);
   return { time, at, bare, journal, key: `${key}:${crypto.randomUUID()}` };
 }
 
