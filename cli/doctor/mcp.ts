@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { describeRetries, retryWithBackoff } from '../lib/retry.ts';
 import { type DoctorContext } from './context.ts';
 import { errorMessage, HTTP_TIMEOUT_MS } from './http.ts';
 
@@ -23,20 +24,34 @@ export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise
   const sseUrl = /\/sse\/?$/.test(mcpUrl.pathname) ? mcpUrl : new URL('/sse', mcpUrl.origin);
   const requestInit = { headers: { Authorization: `Bearer ${accessToken}` } };
 
-  const transport = new StreamableHTTPClientTransport(mcpUrl, { requestInit, fetch: ctx.http.fetch });
-  const client = new Client(CLIENT_INFO);
-  let connected = false;
-  let initializeError = '';
-  try {
-    await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'initialize');
-    connected = true;
-  } catch (error) {
-    initializeError = errorMessage(error);
-  }
+  // The first call after the token was issued: a server on eventually consistent storage may not
+  // know the token yet where this request lands, so a 401 here is retried with backoff, and reported.
+  const { result: attempt, retries } = await retryWithBackoff(
+    async () => {
+      const transport = new StreamableHTTPClientTransport(mcpUrl, { requestInit, fetch: ctx.http.fetch });
+      const client = new Client(CLIENT_INFO);
+      try {
+        await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'initialize');
+        return { transport, client, error: undefined, unauthorized: false };
+      } catch (error) {
+        await client.close().catch(() => undefined);
+        return { transport, client, error: errorMessage(error), unauthorized: error instanceof StreamableHTTPError && error.code === 401 };
+      }
+    },
+    (result) => (result.unauthorized ? 'HTTP 401' : undefined),
+  );
+  const { transport, client } = attempt;
+  const connected = attempt.error === undefined;
+  const initializeError = `${attempt.error ?? ''}${retries.length ? ` (${describeRetries(retries)})` : ''}`;
 
   if (connected) {
     const server = client.getServerVersion();
-    checklist.pass('mcp.initialize', `${server?.name ?? 'server'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? 'unknown'}`.replace(/\s+,/, ','));
+    const detail = `${server?.name ?? 'server'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? 'unknown'}`.replace(/\s+,/, ',');
+    if (retries.length) {
+      checklist.warn('mcp.initialize', `${detail}, but only on a later attempt: ${describeRetries(retries)}`, 'Accept a freshly issued access token at once (read-your-writes token storage): MCP Manager uses it right away.');
+    } else {
+      checklist.pass('mcp.initialize', detail);
+    }
     const sessionId = transport.sessionId;
     if (sessionId) {
       checklist.pass('mcp.session', `issued (${sessionId.length} characters)`);

@@ -300,6 +300,23 @@ describe('the doctor against broken configurations', () => {
     expect(proxy.hits('not yet registered')).toBe(2);
   });
 
+  it('a fresh token refused at first on /mcp: retries the first call with backoff and says so', async () => {
+    const firstInitialize = (request: ProxiedRequest) =>
+      request.method === 'POST' && request.url.pathname === '/mcp' && request.headers.authorization !== undefined && request.body.includes('"initialize"');
+    proxy.setFaults([
+      {
+        name: 'token not yet visible',
+        match: firstInitialize,
+        times: 1,
+        respond: () => ({ status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token' } }),
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.initialize')).toMatchObject({ status: 'warn', detail: expect.stringContaining('but only on a later attempt: retried 1× after HTTP 401') });
+    expect(item(report, 'mcp.tools-list').status).toBe('pass');
+    expect(proxy.hits('token not yet visible')).toBe(1);
+  });
+
   it('legacy SSE only: fails with "MCP Manager needs Streamable HTTP"', async () => {
     proxy.setFaults([{ name: 'no Streamable HTTP', match: (request) => request.url.pathname === '/mcp' && request.headers.authorization !== undefined, respond: () => ({ status: 404, body: 'Not found' }) }]);
     const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
