@@ -1,7 +1,7 @@
 /**
- * The provider's `defaultHandler`: everything that is not token-protected MCP traffic and not an
- * endpoint the OAuth provider answers itself (metadata, /token, /register).
+ * Sign-in and consent: the pages a person sees, mounted in the provider's default handler (../app.ts).
  *
+ * GET  /           what this server is and where to point an MCP client
  * GET  /authorize  validate the request, show the consent page
  * POST /authorize  Deny → access_denied to the client; Allow → off to the upstream IdP
  * GET  /callback   back from the upstream: verify, apply sign-in policy, mint our own grant
@@ -32,7 +32,7 @@ export const CALLBACK_PATH = '/callback';
 
 export const authApp = new Hono<AuthEnv>();
 
-authApp.get('/', (c) => c.html(homePage(new URL(c.req.url).origin)));
+authApp.get('/', (c) => c.html(homePage(loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin)));
 
 authApp.get('/authorize', async (c) => {
   const oauth = c.env.OAUTH_PROVIDER;
