@@ -2,6 +2,7 @@
  * Every HTTP request the doctor makes goes through one recording `fetch`, its own requests and the
  * MCP SDK's alike, so `--verbose` shows each exchange (redacted) and every request has a deadline.
  */
+import { describeHttpError, isJsonObject, type JsonObject } from './context.ts';
 import { formatExchangeLines } from './report.ts';
 import { redactExchange, type HeaderList, type RecordedExchange } from './redact.ts';
 
@@ -112,4 +113,25 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The first of `candidates` that answers 200 with a JSON object, in order (the discovery order
+ * clients use), and what each earlier one answered instead.
+ */
+export async function firstJsonDocument<Candidate extends { url: string }>(
+  http: HttpClient,
+  candidates: readonly Candidate[],
+): Promise<{ found: (Candidate & { metadata: JsonObject }) | undefined; tried: string[] }> {
+  const tried: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      const { status, json, text } = await http.request(candidate.url, { headers: { Accept: 'application/json' } });
+      if (status === 200 && isJsonObject(json)) return { found: { ...candidate, metadata: json }, tried };
+      tried.push(`${candidate.url}: ${status === 200 ? 'not a JSON object' : describeHttpError(status, json, text)}`);
+    } catch (error) {
+      tried.push(`${candidate.url}: ${errorMessage(error)}`);
+    }
+  }
+  return { found: undefined, tried };
 }

@@ -5,8 +5,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc9728
  */
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { describeHttpError, isJsonObject, stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
-import { errorMessage } from './http.ts';
+import { stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
+import { errorMessage, firstJsonDocument } from './http.ts';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
 
@@ -147,20 +147,7 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
   }
 
   // The metadata, from the first place clients look that has it.
-  const tried: string[] = [];
-  let found: { metadata: JsonObject; url: string; source: 'challenge' | 'path' | 'root' } | undefined;
-  for (const candidate of protectedResourceMetadataUrls(mcpUrl, challengeUrl)) {
-    try {
-      const { status, json, text } = await http.request(candidate.url, { headers: { Accept: 'application/json' } });
-      if (status === 200 && isJsonObject(json)) {
-        found = { metadata: json, ...candidate };
-        break;
-      }
-      tried.push(`${candidate.url}: ${status === 200 ? 'not a JSON object' : describeHttpError(status, json, text)}`);
-    } catch (error) {
-      tried.push(`${candidate.url}: ${errorMessage(error)}`);
-    }
-  }
+  const { found, tried } = await firstJsonDocument(http, protectedResourceMetadataUrls(mcpUrl, challengeUrl));
   if (!found) {
     const path = pathname.replace(/\/+$/, '');
     checklist.fail(

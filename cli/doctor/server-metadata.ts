@@ -4,8 +4,8 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#authorization-server-metadata-discovery
  * @see https://www.rfc-editor.org/rfc/rfc8414
  */
-import { describeHttpError, isJsonObject, stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
-import { errorMessage } from './http.ts';
+import { stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
+import { firstJsonDocument } from './http.ts';
 import type { ProtectedResource } from './protected-resource.ts';
 
 export type TokenAuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -48,20 +48,7 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
   const { http, checklist } = ctx;
   const { issuer } = resource;
 
-  const tried: string[] = [];
-  let found: { metadata: JsonObject; url: string; kind: string } | undefined;
-  for (const candidate of authorizationServerMetadataUrls(issuer)) {
-    try {
-      const { status, json, text } = await http.request(candidate.url, { headers: { Accept: 'application/json' } });
-      if (status === 200 && isJsonObject(json)) {
-        found = { metadata: json, ...candidate };
-        break;
-      }
-      tried.push(`${candidate.url}: ${status === 200 ? 'not a JSON object' : describeHttpError(status, json, text)}`);
-    } catch (error) {
-      tried.push(`${candidate.url}: ${errorMessage(error)}`);
-    }
-  }
+  const { found, tried } = await firstJsonDocument(http, authorizationServerMetadataUrls(issuer));
   if (!found) {
     checklist.fail(
       'server.metadata',
