@@ -26,7 +26,7 @@ export default defineConfig({
         // Files share one module graph and storage (isolate: false): 4x faster, so tests never
         // assume an empty namespace (they use fresh ids and page through listings).
         plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], outboundService } })],
-        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false },
+        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false, globalSetup: ['test/worker/global-setup.ts'] },
       },
       {
         // Black-box, from Node: the running system (wrangler dev + the dev IdP) driven by real clients.
