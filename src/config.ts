@@ -76,6 +76,17 @@ export interface KvConfig {
   simulatedDelayMs: number;
 }
 
+/**
+ * What serves 2025-era Streamable HTTP on /mcp (`MCP_TRANSPORT`).
+ * - `stateless` (default): the Worker itself, a fresh MCP server per request, no Durable Object.
+ * - `mcp-agent`: an McpAgent Durable Object per session (`McpAgent.serve('/mcp')`, sessions bound to
+ *   their user), for tools that keep per-session state or send server-initiated requests to 2025
+ *   clients. MCP 2026-07-28 requests, which have no sessions, are served statelessly in both modes.
+ */
+export type McpTransportMode = 'stateless' | 'mcp-agent';
+
+export const MCP_TRANSPORT_MODES: readonly McpTransportMode[] = ['stateless', 'mcp-agent'];
+
 export interface Config {
   /** Canonical public origin (`https://mcp.example.com`). Unset: the origin each request arrives on. */
   publicUrl: string | undefined;
@@ -96,6 +107,8 @@ export interface Config {
   allowedOrigins: string[];
   /** Bearer token for the /admin API (`ADMIN_TOKEN`, 32+ characters); unset: the API does not exist. */
   adminToken: string | undefined;
+  /** What serves 2025-era Streamable HTTP on /mcp. Default `stateless`. */
+  mcpTransport: McpTransportMode;
   lifetimes: TokenLifetimes;
   kv: KvConfig;
 }
@@ -210,6 +223,10 @@ export function parseConfig(env: RawEnv): Config {
   const adminToken = read('ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 32) problems.push('ADMIN_TOKEN must be at least 32 characters long (or unset, which turns the admin API off).');
 
+  const transport = (read('MCP_TRANSPORT') ?? 'stateless').toLowerCase();
+  const mcpTransport = MCP_TRANSPORT_MODES.find((mode) => mode === transport);
+  if (!mcpTransport) problems.push(`MCP_TRANSPORT must be "stateless" or "mcp-agent" (got "${transport}").`);
+
   const layer = (read('CONSISTENCY_LAYER') ?? 'on').toLowerCase();
   if (layer !== 'on' && layer !== 'off') problems.push(`CONSISTENCY_LAYER must be "on" or "off" (got "${layer}").`);
   const locations = read('SIMULATE_KV_LOCATIONS');
@@ -236,6 +253,7 @@ export function parseConfig(env: RawEnv): Config {
     allowPrivateUseRedirectUris: flag('ALLOW_PRIVATE_USE_REDIRECT_URIS', false),
     allowedOrigins: list('ALLOWED_ORIGINS').map((origin) => origin.replace(/\/+$/, '')),
     adminToken,
+    mcpTransport: mcpTransport ?? 'stateless',
     lifetimes: {
       accessTokenSeconds: seconds('ACCESS_TOKEN_TTL_SECONDS', 3_600),
       refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),

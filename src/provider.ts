@@ -9,7 +9,8 @@ import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oa
 import { defaultApp } from './app';
 import { ALL_SCOPES } from './auth/scopes';
 import type { Config } from './config';
-import { legacySseHandler, MCP_PATH, SSE_PATH, streamableHttpHandler } from './mcp/routes';
+import { MCP_PATH, SSE_PATH } from './mcp/paths';
+import { legacySseHandler, streamableHttpHandler } from './mcp/routes';
 
 export const AUTHORIZE_PATH = '/authorize';
 export const TOKEN_PATH = '/token';

@@ -8,7 +8,7 @@
  * Every other value, another origin in particular, is left for the provider to refuse.
  */
 import { ALL_SCOPES } from './auth/scopes';
-import { MCP_PATH, SSE_PATH } from './mcp/routes';
+import { MCP_PATH, SSE_PATH } from './mcp/paths';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
 const ALIAS_PATHS = new Set(['/', MCP_PATH, `${MCP_PATH}/`, SSE_PATH, `${SSE_PATH}/`]);

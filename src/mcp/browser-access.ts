@@ -11,7 +11,7 @@
  * `Mcp-Session-Id` and `MCP-Protocol-Version`.
  */
 import { isLoopbackHost } from '../config';
-import { MCP_PATH, SSE_PATH } from './routes';
+import { MCP_PATH, SSE_PATH } from './paths';
 
 const MCP_EXPOSED_HEADERS = ['Mcp-Session-Id', 'MCP-Protocol-Version'];
 

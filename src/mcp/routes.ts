@@ -1,45 +1,51 @@
 /**
  * The protected MCP endpoints, as handlers for the OAuth provider's `apiHandlers` map. The provider
- * has already verified the bearer token when these run; they add what McpAgent lacks:
+ * has verified the bearer token when these run (and ../index.ts has checked Origin and Host).
+ *
+ * /mcp (Streamable HTTP) is served in the Worker itself by default: a fresh MCP server per request,
+ * MCP 2026-07-28 and the 2025 revisions on one URL, no Durable Object on the path of a tool call
+ * (./stateless-server.ts). With MCP_TRANSPORT=mcp-agent, 2025-era requests go to an McpAgent
+ * Durable Object per session instead, as /sse always does; that path adds what McpAgent lacks:
  * - the session id is bound to its user, so another user's token cannot enter the session;
  * - the token's facts (user, scopes, client) travel to the agent with every request.
  */
 import { insufficientScope, type OAuthResourceContext } from '@cloudflare/workers-oauth-provider';
+import { isJsonContentType, isLegacyRequest, readRequestBody } from '@modelcontextprotocol/server';
 import { isGrantProps, type GrantProps } from '../auth/props';
 import { loadConfig } from '../config';
 import { McpSessionAgent } from './agent';
+import { MCP_PATH, SSE_PATH } from './paths';
 import { withRequestAuth, type RequestAuth } from './request-auth';
 import { insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { isSessionOwnedBy, newBoundSessionId } from './session-binding';
+import { MAX_MCP_REQUEST_BYTES, statelessAuthInfo, statelessMcp } from './stateless-server';
 
-export const MCP_PATH = '/mcp';
-export const SSE_PATH = '/sse';
-
-const streamableHttp = McpSessionAgent.serve(MCP_PATH, { binding: 'MCP_OBJECT' });
+const agentStreamableHttp = McpSessionAgent.serve(MCP_PATH, { binding: 'MCP_OBJECT' });
 const legacySse = McpSessionAgent.serveSSE(SSE_PATH, { binding: 'MCP_OBJECT' });
 
 type McpContext = OAuthResourceContext<GrantProps>;
+
+/** A POST body read and parsed once, for the scope check and then for whichever server answers. */
+type ReadBody = { text: string; parsed: unknown } | { refused: Response };
 
 /** Streamable HTTP (`/mcp`): the transport MCP Manager and every current client use. */
 export const streamableHttpHandler = {
   async fetch(request: Request, env: Env, ctx: McpContext): Promise<Response> {
     const auth = requestAuth(ctx);
-    const { sessionSecret } = loadConfig(env);
-    const sessionId = request.headers.get('mcp-session-id');
-    if (sessionId !== null && !(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
-
-    let body: string | undefined;
-    if (request.method === 'POST') {
-      body = await request.text();
-      const refused = stepUpChallenge(body, ctx);
+    // A POST that is not JSON is left to the SDK, which answers 415 without reading it.
+    let body: Extract<ReadBody, { text: string }> | undefined;
+    if (request.method === 'POST' && isJsonContentType(request.headers.get('content-type'))) {
+      const read = await readJsonBody(request);
+      if ('refused' in read) return read.refused;
+      body = read;
+      const refused = stepUpChallenge(body.parsed, ctx);
       if (refused) return refused;
     }
-    const forwarded = withRequestAuth(request, auth, { body });
-    if (sessionId !== null || request.method !== 'POST') return streamableHttp.fetch(forwarded, env, ctx);
-    // No session yet: if this request opens one, the agent takes its id from newUniqueId(), which we
-    // answer with an id bound to this user.
-    const namespace = withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId));
-    return streamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx);
+    if (loadConfig(env).mcpTransport === 'mcp-agent' && (await isLegacyRequest(request, body?.parsed, { maxRequestBodySize: MAX_MCP_REQUEST_BYTES }))) {
+      return agentSession(request, env, ctx, auth, body?.text);
+    }
+    const authInfo = statelessAuthInfo({ auth, env }, { clientId: auth.clientId, scopes: ctx.auth.scope, expiresAt: ctx.auth.expiresAt, resource: ctx.auth.audience });
+    return statelessMcp.fetch(request, { authInfo, ...(body && { parsedBody: body.parsed }) });
   },
 };
 
@@ -60,18 +66,42 @@ export const legacySseHandler = {
   },
 };
 
+/** A 2025-era Streamable HTTP request for the McpAgent (MCP_TRANSPORT=mcp-agent), its session bound to the user. */
+async function agentSession(request: Request, env: Env, ctx: McpContext, auth: RequestAuth, body: string | undefined): Promise<Response> {
+  const { sessionSecret } = loadConfig(env);
+  const sessionId = request.headers.get('mcp-session-id');
+  if (sessionId !== null && !(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
+  const forwarded = withRequestAuth(request, auth, { body });
+  if (sessionId !== null || request.method !== 'POST') return agentStreamableHttp.fetch(forwarded, env, ctx);
+  // No session yet: if this request opens one, the agent takes its id from newUniqueId(), which we
+  // answer with an id bound to this user.
+  const namespace = withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId));
+  return agentStreamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx);
+}
+
+/** Reads a JSON-RPC body under {@link MAX_MCP_REQUEST_BYTES} (checked before and while reading). */
+async function readJsonBody(request: Request): Promise<ReadBody> {
+  let text: string;
+  try {
+    const read = await readRequestBody(request, MAX_MCP_REQUEST_BYTES);
+    if (read.tooLarge) return { refused: jsonRpcError(413, -32000, `Request body too large: at most ${MAX_MCP_REQUEST_BYTES} bytes.`) };
+    text = read.text;
+  } catch {
+    return { refused: jsonRpcError(400, -32700, 'Parse error: the request body could not be read') };
+  }
+  try {
+    return { text, parsed: JSON.parse(text) as unknown };
+  } catch {
+    return { refused: jsonRpcError(400, -32700, 'Parse error: the request body is not valid JSON') };
+  }
+}
+
 /**
  * A lone `tools/call` the token's scopes do not cover is refused here with HTTP 403 and a step-up
- * challenge naming what the tool needs (MCP authorization, "Scope Challenge Handling"). Batches and
- * SSE get a JSON-RPC error from the tool server instead.
+ * challenge naming what the tool needs (MCP authorization, "Scope Challenge Handling"), on every
+ * protocol revision. Batches and SSE get a JSON-RPC error from the tool catalogue instead.
  */
-function stepUpChallenge(body: string, ctx: McpContext): Response | undefined {
-  let message: unknown;
-  try {
-    message = JSON.parse(body);
-  } catch {
-    return undefined; // the transport answers malformed JSON with its own parse error
-  }
+function stepUpChallenge(message: unknown, ctx: McpContext): Response | undefined {
   const missing = missingScopeFor(message, ctx.auth.scope);
   return missing ? insufficientScope(ctx.auth, [...missing.required], insufficientScopeMessage(missing)) : undefined;
 }
@@ -82,9 +112,13 @@ function requestAuth(ctx: McpContext): RequestAuth {
   return { user: ctx.props, scopes: ctx.auth.scope, clientId: ctx.auth.clientId ?? '' };
 }
 
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status });
+}
+
 /** The answer for an unknown session, and for another user's: the same, so ownership is not revealed. */
 function sessionNotFound(): Response {
-  return Response.json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }, { status: 404 });
+  return jsonRpcError(404, -32001, 'Session not found');
 }
 
 /** The namespace as McpAgent's handler sees it, except that the next new session gets `sessionId`. */

@@ -10,7 +10,7 @@ import type { GrantProps } from '../../src/auth/props';
 import { loadConfig } from '../../src/config';
 import app from '../../src/index';
 import { providerOptions } from '../../src/provider';
-import { McpWire as SharedMcpWire } from '../support/mcp-wire';
+import { McpWire as SharedMcpWire, type ProtocolRevision } from '../support/mcp-wire';
 
 export const ORIGIN = 'http://localhost:8787';
 export const CALLBACK = 'https://gateway.example/oauth/callback';
@@ -21,6 +21,11 @@ export const CALLBACK = 'https://gateway.example/oauth/callback';
  */
 export function worker(path: string, init?: RequestInit): Promise<Response> {
   return exports.default.fetch(new Request(new URL(path, ORIGIN), { redirect: 'manual', ...init }));
+}
+
+/** A `fetch` into the Worker, for clients that take one (test/support's wire clients). */
+export function workerFetch(request: Request): Promise<Response> {
+  return exports.default.fetch(new Request<unknown, IncomingRequestCfProperties>(request));
 }
 
 /**
@@ -126,11 +131,18 @@ export async function tokensFor(user: GrantProps, scope: string[] = ['profile', 
   return { ...(await response.json<TokenResponse>()), client };
 }
 
-/** The shared wire-level MCP client (test/support/mcp-wire.ts), talking to the Worker in this isolate. */
+/**
+ * The shared wire-level MCP client (test/support/mcp-wire.ts), talking to the Worker in this isolate:
+ * speaking `protocol`, and to a Worker running with `env` when given (a variant of the test env).
+ */
 export class McpWire extends SharedMcpWire {
-  constructor(token: string, path = '/mcp') {
-    super(new URL(path, ORIGIN).href, token, (request) => exports.default.fetch(new Request<unknown, IncomingRequestCfProperties>(request)));
+  constructor(token: string, path = '/mcp', options: { protocol?: ProtocolRevision; env?: Env } = {}) {
+    const { env: variant } = options;
+    const fetcher = variant
+      ? (request: Request) => app.fetch(new Request<unknown, IncomingRequestCfProperties>(request), variant, createExecutionContext())
+      : workerFetch;
+    super(new URL(path, ORIGIN).href, token, fetcher, options.protocol);
   }
 }
 
-export { parseRpcResponse, type JsonRpcResponse } from '../support/mcp-wire';
+export { MODERN_PROTOCOL_VERSION, parseRpcResponse, type JsonRpcResponse, type ProtocolRevision } from '../support/mcp-wire';

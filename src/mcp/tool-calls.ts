@@ -1,0 +1,95 @@
+/**
+ * The tool catalogue served to one request, whatever the transport: which tools the presented token
+ * may see, and running one of them. The stateless /mcp server (SDK v2) and the McpAgent behind /sse
+ * (SDK v1) both answer `tools/list` and `tools/call` with these two functions, so a tool behaves
+ * identically on every endpoint and every protocol revision.
+ *
+ * Refusals are thrown as {@link ToolCallRefusal}, a JSON-RPC error each SDK adapter re-throws in its
+ * own error type. A lone `tools/call` the token's scopes do not cover never gets this far on /mcp:
+ * the route answers it with HTTP 403 and a step-up challenge (./routes.ts). Batches and /sse, which
+ * cannot carry a status, get the JSON-RPC error.
+ */
+import { z } from 'zod';
+import { hasScopes } from '../auth/scopes';
+import type { RequestAuth } from './request-auth';
+import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
+import { findTool, TOOLS } from './tools';
+import { toolError, type ToolDefinition, type ToolResult } from './tools/define';
+
+/** JSON-RPC "Invalid params" (JSON-RPC 2.0 §5.1): the code every MCP revision uses for an unknown tool. */
+const INVALID_PARAMS = -32602;
+
+/** A `tools/call` refused before the tool ran: a JSON-RPC error for the SDK adapter to send. */
+export class ToolCallRefusal extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'ToolCallRefusal';
+  }
+}
+
+/** A tool as `tools/list` shows it. */
+export interface ToolListing {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: { type: 'object' } & Record<string, unknown>;
+  annotations: ToolDefinition['annotations'];
+  _meta: Record<string, unknown>;
+}
+
+const listings = new Map<ToolDefinition, ToolListing>();
+const argumentSchemas = new Map<ToolDefinition, z.ZodObject>();
+
+/** Built once per tool: constructing a zod object on every call shows up in the hot path's profile. */
+function argumentSchema(tool: ToolDefinition): z.ZodObject {
+  let schema = argumentSchemas.get(tool);
+  if (!schema) {
+    schema = z.object(tool.inputSchema);
+    argumentSchemas.set(tool, schema);
+  }
+  return schema;
+}
+
+function listing(tool: ToolDefinition): ToolListing {
+  let entry = listings.get(tool);
+  if (!entry) {
+    const { $schema: _dialect, ...inputSchema } = z.toJSONSchema(z.object(tool.inputSchema)) as Record<string, unknown>;
+    entry = {
+      name: tool.name,
+      title: tool.title,
+      description: tool.description,
+      inputSchema: { ...inputSchema, type: 'object' },
+      annotations: tool.annotations,
+      // What a token needs to call it, for clients that want to ask up front.
+      _meta: { 'io.modelcontextprotocol/scopes': tool.scopes },
+    };
+    listings.set(tool, entry);
+  }
+  return entry;
+}
+
+/**
+ * The tools this token may call, in catalogue order (MCP 2026-07-28: servers SHOULD list tools in a
+ * deterministic order, so clients can cache the list).
+ */
+export function listToolsFor(auth: RequestAuth): ToolListing[] {
+  return TOOLS.filter((tool) => hasScopes(auth.scopes, tool.scopes)).map(listing);
+}
+
+/** Runs `tools/call` for `auth`. Throws {@link ToolCallRefusal} for an unknown tool or a missing scope. */
+export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: unknown; arguments?: unknown }): Promise<ToolResult> {
+  const tool = findTool(params.name);
+  if (!tool) throw new ToolCallRefusal(INVALID_PARAMS, `Unknown tool: ${String(params.name)}`);
+  const missing = missingScopeFor({ method: 'tools/call', params }, auth.scopes);
+  if (missing) {
+    throw new ToolCallRefusal(INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage(missing), { error: 'insufficient_scope', scope: missing.required.join(' ') });
+  }
+  const args = argumentSchema(tool).safeParse(params.arguments ?? {});
+  // Invalid arguments are the model's to fix, so they come back as a tool result it can read.
+  if (!args.success) return toolError(`Invalid arguments for ${tool.name}: ${z.prettifyError(args.error)}`);
+  return tool.run(args.data, { auth, env });
+}
