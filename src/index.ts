@@ -7,7 +7,7 @@ import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import type { Config } from './config';
 import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
 import { createProvider, TOKEN_PATH } from './provider';
-import { pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
+import { pathSuffixedResourceMetadata, withCanonicalResource, withEndpointChallenge } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
 import { providerEnv } from './storage/oauth-kv';
 
@@ -66,7 +66,7 @@ export default {
     if (isMcpPath(url.pathname)) {
       const origin = request.headers.get('Origin');
       if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
-      const response = await provider.fetch(request, found.env, ctx);
+      const response = withEndpointChallenge(await provider.fetch(request, found.env, ctx), url.pathname, resource);
       // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
       return origin === null ? response : exposeMcpHeaders(response);
     }

@@ -25,6 +25,31 @@ export function canonicalResource(value: string, canonical: string): string | un
   return ALIAS_PATHS.has(url.pathname) ? canonical : undefined;
 }
 
+/** The MCP endpoint a path belongs to: `/mcp`, or `/sse` for the SSE stream and its message endpoint. */
+function endpointOf(pathname: string): string | undefined {
+  if (pathname === MCP_PATH || pathname.startsWith(`${MCP_PATH}/`)) return MCP_PATH;
+  if (pathname === SSE_PATH || pathname.startsWith(`${SSE_PATH}/`)) return SSE_PATH;
+  return undefined;
+}
+
+/**
+ * The response with its Bearer challenge pointing at the endpoint's own metadata document.
+ *
+ * The provider names the root document, whose `resource` is the origin. RFC 9728 §3.3 tells a client
+ * that found metadata through a challenge to refuse it unless `resource` is identical to the URL it
+ * requested; the path-suffixed document for `/mcp` names exactly `<origin>/mcp`. Tokens stay bound to
+ * the origin (the aliases map `<origin>/mcp` to it), so one token still works on both endpoints.
+ */
+export function withEndpointChallenge(response: Response, pathname: string, canonical: string): Response {
+  const challenge = response.headers.get('WWW-Authenticate');
+  const endpoint = endpointOf(pathname);
+  const root = `resource_metadata="${canonical}${WELL_KNOWN_PRM}"`;
+  if (challenge === null || endpoint === undefined || !challenge.includes(root)) return response;
+  const patched = new Response(response.body, response);
+  patched.headers.set('WWW-Authenticate', challenge.replace(root, `resource_metadata="${canonical}${WELL_KNOWN_PRM}${endpoint}"`));
+  return patched;
+}
+
 /**
  * RFC 9728 metadata at the path-suffixed well-known URLs (`/.well-known/oauth-protected-resource/mcp`),
  * which MCP clients try before the root one. Per RFC 9728 §3.3 each names the URL it describes.

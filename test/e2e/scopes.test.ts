@@ -96,7 +96,7 @@ describe('scopes', () => {
       const header = refused.headers.get('www-authenticate') ?? '';
       expect(header).toContain('error="insufficient_scope"');
       expect(header).toContain(`scope="${needed}"`);
-      expect(header).toContain(`resource_metadata="${system.origin}/.well-known/oauth-protected-resource"`);
+      expect(header).toContain(`resource_metadata="${system.origin}/.well-known/oauth-protected-resource/mcp"`);
     }
     const notesOnly = await session((await authorize('alice', { untick: ['profile'] })).tokens.access_token);
     const whoami = await notesOnly.callTool('whoami');

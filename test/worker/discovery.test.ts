@@ -2,18 +2,34 @@ import { describe, expect, it } from 'vitest';
 import { ORIGIN, worker } from './helpers';
 
 describe('discovery: what an MCP client reads before it has a token', () => {
-  it('answers an unauthenticated /mcp request with 401 and a challenge naming the resource metadata', async () => {
+  it("answers an unauthenticated /mcp request with 401 and a challenge naming /mcp's own resource metadata", async () => {
     const response = await worker('/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(401);
     expect(response.headers.get('WWW-Authenticate')).toBe(
-      `Bearer realm="OAuth", resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource", scope="profile notes:read notes:write"`,
+      `Bearer realm="OAuth", resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource/mcp", scope="profile notes:read notes:write"`,
     );
   });
 
-  it('answers an unauthenticated /sse request the same way', async () => {
-    const response = await worker('/sse', { headers: { Accept: 'text/event-stream' } });
+  // RFC 9728 §3.3, as a strict client applies it: metadata found through a challenge is used only if
+  // its `resource` is identical to the URL that was requested.
+  it.each([
+    ['/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }],
+    ['/sse', { headers: { Accept: 'text/event-stream' } }],
+  ] as const)('points %s at metadata whose resource is exactly the requested URL (RFC 9728 §3.3, strictly)', async (path, init) => {
+    const requested = `${ORIGIN}${path}`;
+    const challenged = await worker(path, init);
+    expect(challenged.status).toBe(401);
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenged.headers.get('WWW-Authenticate') ?? '')?.[1] ?? '';
+    expect(new URL(metadataUrl).origin).toBe(ORIGIN);
+    const metadata = await (await worker(new URL(metadataUrl).pathname)).json<{ resource: string; authorization_servers: string[] }>();
+    expect(metadata.resource).toBe(requested);
+    expect(metadata.authorization_servers).toEqual([ORIGIN]);
+  });
+
+  it('points the SSE message endpoint at the /sse metadata', async () => {
+    const response = await worker('/sse/message?sessionId=x', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(401);
-    expect(response.headers.get('WWW-Authenticate')).toContain('resource_metadata=');
+    expect(response.headers.get('WWW-Authenticate')).toContain(`resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource/sse"`);
   });
 
   it('serves RFC 9728 metadata at the root well-known URL with the origin as the resource', async () => {

@@ -175,6 +175,7 @@ for (const channel of CHANNELS) describe(`the tool catalogue over ${channel.labe
       expect(challenge).toMatch(/^Bearer /);
       expect(challenge).toContain('error="insufficient_scope"');
       expect(challenge).toContain('scope="notes:read"');
+      expect(challenge).toContain(`resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource/mcp"`);
     } else {
       expect(message?.error).toMatchObject({ code: -32003, data: { error: 'insufficient_scope', scope: 'notes:read' } });
     }

@@ -201,7 +201,7 @@ describe('bearer tokens on /mcp', () => {
     expect(response.status).toBe(401);
     const challenge = response.headers.get('WWW-Authenticate') ?? '';
     expect(challenge).toContain('error="invalid_token"');
-    expect(challenge).toContain(`resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource"`);
+    expect(challenge).toContain(`resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource/mcp"`);
   });
 
   it('refuses a well-formed token that was never issued with 401 invalid_token', async () => {
