@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { providerOptions } from '../../src/provider';
 import { canonicalResource } from '../../src/resource';
-import { CIMD_CLIENT_ID, CIMD_REDIRECT_URI } from './fixtures/outbound';
+import { CIMD_CLIENT_ID, CIMD_REDIRECT_URI, HOSTED_CIMD_CLIENTS } from './fixtures/outbound';
 import { ALICE, basicAuth, McpWire, ORIGIN, pkcePair, registerClient, tokensFor, worker, type RegisteredClient } from './helpers';
 
 interface AuthorizeParams {
@@ -120,6 +120,43 @@ describe('Client ID Metadata Documents', () => {
     expect(response.status).toBe(400);
     expect(response.headers.get('Location')).toBeNull();
   });
+
+  // Claude Code 2.x and Codex register this way first, with their hosted documents and a loopback
+  // callback on a random port; DCR is only their fallback.
+  for (const { client, document } of HOSTED_CIMD_CLIENTS) {
+    for (const host of ['localhost', '127.0.0.1']) {
+      it(`authorize ${client} by its hosted document (${document.client_id}) with a callback on ${host} at a random port, then refresh and call a tool`, async () => {
+        const redirectUri = `http://${host}:${20_000 + Math.floor(Math.random() * 40_000)}/callback`;
+        const { verifier, challenge } = await pkcePair();
+        const page = await worker(authorizePath({ clientId: document.client_id, redirectUri, challenge, resource: `${ORIGIN}/mcp` }));
+        expect(page.status).toBe(200);
+        const html = await page.text();
+        expect(html).toContain(client);
+        expect(html).toContain(`Published by <strong>${new URL(document.client_id).hostname}</strong>`);
+
+        const code = await codeFor({ clientId: document.client_id, redirectUri, challenge, resource: ORIGIN });
+        const exchanged = await token({ grant_type: 'authorization_code', code, client_id: document.client_id, redirect_uri: redirectUri, code_verifier: verifier, resource: `${ORIGIN}/mcp` });
+        expect(exchanged.status).toBe(200);
+        const tokens = await exchanged.json<{ access_token: string; refresh_token: string }>();
+        expect(tokens.refresh_token).toEqual(expect.any(String));
+
+        const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: document.client_id, resource: `${ORIGIN}/mcp` });
+        expect(refreshed.status).toBe(200);
+        const { access_token } = await refreshed.json<{ access_token: string }>();
+        const { message } = await new McpWire(access_token, '/mcp', { protocol: '2026-07-28' }).callTool('whoami');
+        expect(message?.result?.structuredContent).toMatchObject({ userId: ALICE.userId, clientId: document.client_id });
+      });
+    }
+
+    it(`refuse a ${client} redirect URI on another path or a non-loopback host`, async () => {
+      const { challenge } = await pkcePair();
+      for (const redirectUri of ['http://127.0.0.1:43210/other', 'http://attacker.example:43210/callback', 'https://localhost.attacker.example/callback']) {
+        const response = await worker(authorizePath({ clientId: document.client_id, redirectUri, challenge }));
+        expect(response.status, redirectUri).toBe(400);
+        expect(response.headers.get('Location')).toBeNull();
+      }
+    });
+  }
 
   it('refuse a client whose document cannot be fetched', async () => {
     const { challenge } = await pkcePair();
