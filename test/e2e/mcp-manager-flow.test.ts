@@ -1,7 +1,8 @@
 /**
  * The whole connection MCP Manager makes, against the running system (wrangler dev + the dev IdP),
  * with a real browser for the consent page and the IdP login, oauth4webapi as the OAuth client and
- * the official MCP SDK client for MCP.
+ * the official MCP SDK client for MCP. Twice: with /mcp stateless (the default) and with
+ * MCP_TRANSPORT=mcp-agent (an McpAgent session per client, what Cloudflare's docs describe).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -12,19 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserLogin, closeBrowser } from '../../cli/lib/browser-login.ts';
 import { discover, exchangeCode, refresh, registerClient, revoke, startAuthorization, type Discovery, type RegisteredClient } from '../../cli/lib/oauth-client.ts';
 import { startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { parseRpcResponse } from '../support/mcp-wire.ts';
 
 const GATEWAY_CALLBACK = 'https://mcp-manager.test/oauth/callback';
 
-let system: RunningSystem;
-let discovery: Discovery;
-
-beforeAll(async () => {
-  system = await startSystem({ ephemeralState: true });
-});
-
 afterAll(async () => {
   await closeBrowser();
-  await system?.stop();
 });
 
 interface Session {
@@ -34,7 +28,7 @@ interface Session {
 }
 
 /** Registers like MCP Manager (confidential, HTTPS callback), then signs `login` in through the browser. */
-async function connectAs(login: string): Promise<Session> {
+async function connectGatewayAs(discovery: Discovery, login: string): Promise<Session> {
   const registered = await registerClient(discovery.server, {
     client_name: 'MCP Manager (test)',
     redirect_uris: [GATEWAY_CALLBACK],
@@ -58,7 +52,7 @@ function bearer(token: string): RequestInit {
   return { headers: { Authorization: `Bearer ${token}` } };
 }
 
-async function mcpClient(token: string, transport: 'streamable-http' | 'sse' = 'streamable-http'): Promise<Client> {
+async function connectMcp(system: RunningSystem, token: string, transport: 'streamable-http' | 'sse'): Promise<Client> {
   const client = new Client({ name: 'e2e-gateway', version: '1.0.0' });
   if (transport === 'sse') {
     await client.connect(
@@ -75,13 +69,33 @@ function structured(result: unknown): Record<string, unknown> {
   return (result as CallToolResult).structuredContent ?? {};
 }
 
-describe('an MCP gateway connecting the way MCP Manager does', () => {
+for (const mode of ['stateless', 'mcp-agent'] as const) describe(`an MCP gateway connecting the way MCP Manager does (MCP_TRANSPORT=${mode})`, () => {
+  let system: RunningSystem;
+  let discovery: Discovery;
   let alice: Session;
+
+  beforeAll(async () => {
+    system = await startSystem({ ephemeralState: true, vars: { MCP_TRANSPORT: mode } });
+  });
+
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  const connectAs = (login: string) => connectGatewayAs(discovery, login);
+  /** notes_list as `token`'s user, replaying `sessionId` as a 2025-06-18 client would send it. */
+  const postAs = (token: string, sessionId: string) =>
+    fetch(system.mcpUrl, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Mcp-Session-Id': sessionId, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'notes_list', arguments: {} } }),
+    });
+  const mcpClient = (token: string, transport: 'streamable-http' | 'sse' = 'streamable-http') => connectMcp(system, token, transport);
 
   it('discovers the authorization server from the 401 on /mcp', async () => {
     discovery = await discover(system.mcpUrl);
-    expect(discovery.resourceMetadataUrl).toBe(`${system.origin}/.well-known/oauth-protected-resource`);
-    expect(discovery.resourceMetadata.resource).toBe(system.origin);
+    expect(discovery.resourceMetadataUrl).toBe(`${system.origin}/.well-known/oauth-protected-resource/mcp`);
+    expect(discovery.resourceMetadata.resource).toBe(system.mcpUrl);
     expect(discovery.server.issuer).toBe(system.origin);
     expect(discovery.server.registration_endpoint).toBe(`${system.origin}/register`);
     expect(discovery.server.code_challenge_methods_supported).toContain('S256');
@@ -101,6 +115,7 @@ describe('an MCP gateway connecting the way MCP Manager does', () => {
   it('runs initialize, tools/list and tools/call over Streamable HTTP as alice', async () => {
     const client = await mcpClient(alice.tokens.access_token);
     try {
+      expect(client.getServerVersion()).toMatchObject({ name: 'mcp-workers-oauth' });
       const { tools } = await client.listTools();
       expect(tools.map((tool) => tool.name).sort()).toEqual(['notes_add', 'notes_delete', 'notes_list', 'whoami']);
       const whoami = structured(await client.callTool({ name: 'whoami', arguments: {} }));
@@ -147,20 +162,20 @@ describe('an MCP gateway connecting the way MCP Manager does', () => {
       expect(structured(await bobClient.callTool({ name: 'whoami', arguments: {} })).email).toBe('bob@example.com');
       expect(structured(await bobClient.callTool({ name: 'notes_list', arguments: {} })).notes).toEqual([]);
 
-      // Bob's valid token with alice's session id: refused as an unknown session, never run as alice.
-      const hijack = await fetch(system.mcpUrl, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${bob.tokens.access_token}`,
-          'Mcp-Session-Id': aliceTransport.sessionId as string,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2025-06-18',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'notes_list', arguments: {} } }),
-      });
-      expect(hijack.status).toBe(404);
-      expect(await hijack.json()).toMatchObject({ error: { code: -32001 } });
+      if (mode === 'mcp-agent') {
+        // Bob's valid token with alice's session id: refused as an unknown session, never run as alice.
+        expect(aliceTransport.sessionId).toEqual(expect.any(String));
+        const hijack = await postAs(bob.tokens.access_token, aliceTransport.sessionId as string);
+        expect(hijack.status).toBe(404);
+        expect(await hijack.json()).toMatchObject({ error: { code: -32001 } });
+      } else {
+        // Stateless: no session id is issued, so there is none to steal, and a replayed one is ignored:
+        // the request runs as the token's own user.
+        expect(aliceTransport.sessionId).toBeUndefined();
+        const replayed = await postAs(bob.tokens.access_token, `${'0'.repeat(32)}.${'A'.repeat(22)}`);
+        expect(replayed.status).toBe(200);
+        expect(parseRpcResponse(await replayed.text(), 99)?.result?.structuredContent).toEqual({ notes: [] });
+      }
 
       // Alice's session is untouched.
       expect((structured(await aliceClient.callTool({ name: 'notes_list', arguments: {} })).notes as unknown[]).length).toBe(2);

@@ -6,6 +6,7 @@
  * provider only records what it was handed, so tests can assert on what the SDK did by itself.
  */
 import { randomBytes } from 'node:crypto';
+import type { OAuthClientProvider as V2OAuthClientProvider } from '@modelcontextprotocol/client';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { browserLogin } from '../../../cli/lib/browser-login.ts';
@@ -22,7 +23,7 @@ export interface AuthorizationReturn {
   sentState: string;
 }
 
-export class BrowserOAuthProvider implements OAuthClientProvider {
+export class BrowserOAuthProvider implements OAuthClientProvider, V2OAuthClientProvider {
   private client: OAuthClientInformationMixed | undefined;
   private stored: OAuthTokens | undefined;
   private verifier: string | undefined;
