@@ -3,10 +3,10 @@
  * this machine. Not a test and never part of `npm test`.
  *
  *   npm run bench                  full run (c = 1, 16, 64; a few minutes)
- *   npm run bench -- --quick       c = 16 only, short rounds (under a minute)
- *   npm run bench -- --variants 3,4,4b      only some variants (targets need 2, 3, 4 and 4b)
+ *   npm run bench -- --quick       c = 1 and 16, short rounds (about a minute)
+ *   npm run bench -- --variants 1,3,4,4b    only some variants (the targets need 1, 3, 4 and 4b)
  *   npm run bench -- --concurrency 64       other concurrencies (targets are judged at 16)
- *   npm run bench -- --profile 4   CPU profile of variant 4's Worker under tools/call load (see ./profile.ts)
+ *   npm run bench -- --profile 4   CPU profile of variant 4's Worker under tools/call load (see ./profile.ts); any key: 1, 4m, 5…
  *   npm run bench -- --profile 4 --load register --seconds 10     … under POST /register instead
  *   npm run bench -- --report bench/results/latest.json    print a saved run's table again
  *
@@ -46,7 +46,8 @@ const FULL: BenchParameters = {
 
 const QUICK: BenchParameters = {
   mode: 'quick',
-  concurrencies: [16],
+  // c=1 too: the p50 target is judged there.
+  concurrencies: [1, 16],
   targetConcurrency: 16,
   warmupSeconds: 1,
   rounds: 2,
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
   if (concurrencies?.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--concurrency takes whole numbers, e.g. 16,64');
   const parameters = { ...(values.quick ? QUICK : FULL), ...(concurrencies ? { concurrencies } : {}) };
   const selected = values.variants ? values.variants.split(',').map((key) => variantByKey(key.trim())) : [...VARIANTS];
+  if (new Set(selected).size !== selected.length) throw new Error('--variants names a variant twice');
   const results = await bench(parameters, selected);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
@@ -145,7 +147,7 @@ async function bench(parameters: BenchParameters, selected: readonly Variant[]):
     for (const connections of parameters.concurrencies) {
       log(`tools/call at c=${connections}…`);
       const targets = running.map(({ variant, started }) => ({ key: variant.key, request: toolCallLoad(sessions.get(variant.key) as McpSession), cpu: started.cpu }));
-      const measured = await measureInterleaved(targets, settings(parameters, connections), (key, round) => log(`  ${key.padEnd(2)} ${round.rps.toFixed(0)} req/s, p99 ${round.p99Ms.toFixed(1)} ms${round.failed ? `, ${round.failed} failed` : ''}`));
+      const measured = await measureInterleaved(targets, settings(parameters, connections), (key, round) => log(`  ${key.padEnd(3)} ${round.rps.toFixed(0)} req/s, p99 ${round.p99Ms.toFixed(1)} ms${round.failed ? `, ${round.failed} failed` : ''}`));
       store(toolsCall, measured, connections);
     }
 
@@ -163,7 +165,7 @@ async function bench(parameters: BenchParameters, selected: readonly Variant[]):
     const partial = { toolsCall, registration, parameters, bundles: bundleSizes };
     const ratios = computeRatios(partial);
     return {
-      schema: 1,
+      schema: 2,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,

@@ -1,24 +1,29 @@
 /**
- * The variants the bench compares, from the bare floor up to this project with everything on. Each
- * starts under `wrangler dev` on free ports with fresh local state, and opens the MCP session its
- * load runs on; the OAuth variants also mint their token the way a client does, and can time a
- * whole client connection.
+ * The variants the bench compares, from the bare floor up to this project. Each starts under
+ * `wrangler dev` on free ports with fresh local state, and readies the MCP client its load runs
+ * with; the OAuth variants also mint their token the way a client does, and can time a whole client
+ * connection. Variants 4 and 4m are the same running Worker driven with the two protocol eras.
  */
 import { join } from 'node:path';
 import { httpLogin } from '../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../cli/lib/oauth-client.ts';
-import { startSystem } from '../scripts/system.ts';
+import { startSystem, type RunningSystem } from '../scripts/system.ts';
 import { ROOT, startWranglerDev } from '../scripts/wrangler-dev.ts';
 import { cpuOfGroup } from './cpu.ts';
 import type { CpuProbe, LoadRequest } from './load.ts';
-import { callToolOnce, openSession, type McpSession } from './mcp-session.ts';
+import { callToolOnce, floorSession, openSession, type McpDrive, type McpSession } from './mcp-session.ts';
 
-export type VariantKey = '1' | '2' | '3' | '4' | '4b';
+export type VariantKey = '1' | '2' | '3' | '4' | '4m' | '4b' | '5';
+
+/** Display order. */
+export const VARIANT_KEYS: readonly VariantKey[] = ['1', '2', '3', '4', '4m', '4b', '5'];
 
 export interface Variant {
   key: VariantKey;
   id: string;
   title: string;
+  /** How its load talks MCP: 2025-11-25 on a session, 2025-11-25 statelessly, or 2026-07-28. */
+  drive: McpDrive | 'none';
   start(): Promise<StartedVariant>;
 }
 
@@ -28,7 +33,7 @@ export interface ConnectTiming {
   /** The browser's part: /authorize, consent and IdP sign-in (this project), or the auto-approve redirect. */
   authorizeMs: number;
   tokenMs: number;
-  /** initialize + notifications/initialized. */
+  /** initialize + notifications/initialized; 0 for 2026-07-28, which has no handshake. */
   initializeMs: number;
   firstCallMs: number;
   totalMs: number;
@@ -38,7 +43,7 @@ export interface StartedVariant {
   origin: string;
   inspectorPort: number | undefined;
   cpu: CpuProbe;
-  /** Opens a session (minting a token first where one is needed) and checks one call on it. */
+  /** Readies a client (minting a token first where one is needed; opening a session where the drive has one) and checks one call. */
   openSession(): Promise<McpSession>;
   /** A whole OAuth client connection, timed; only for the variants with an authorization server. */
   connect?: () => Promise<ConnectTiming>;
@@ -56,31 +61,50 @@ export const VARIANTS: readonly Variant[] = [
     key: '1',
     id: 'floor',
     title: 'floor: fixed answer, no auth, no DO',
+    drive: 'none',
     start: () => startBenchWorker('bench/workers/floor/wrangler.jsonc', 'none'),
   },
   {
     key: '2',
     id: 'bare-agent',
-    title: 'bare McpAgent, no OAuth',
+    title: 'bare McpAgent, no OAuth (2025-11-25 session)',
+    drive: 'session',
     start: () => startBenchWorker('bench/workers/bare-agent/wrangler.jsonc', 'session'),
   },
   {
     key: '3',
     id: 'reference',
-    title: 'reference: OAuthProvider + McpAgent',
+    title: 'reference: OAuthProvider + McpAgent (2025-11-25 session)',
+    drive: 'session',
     start: () => startBenchWorker('bench/workers/reference/wrangler.jsonc', 'oauth'),
   },
   {
     key: '4',
     id: 'project',
-    title: 'this project, everything on',
-    start: () => startProject({}),
+    title: 'this project, stateless /mcp, 2025-11-25 requests (no session id)',
+    drive: 'stateless',
+    start: () => startProject({}, 'stateless'),
+  },
+  {
+    key: '4m',
+    id: 'project-2026',
+    title: 'this project, stateless /mcp, 2026-07-28 requests (_meta, Mcp-Method/Mcp-Name; same Worker as 4)',
+    drive: 'modern',
+    start: () => startProject({}, 'modern'),
   },
   {
     key: '4b',
     id: 'project-plain-kv',
-    title: 'this project, CONSISTENCY_LAYER=off',
-    start: () => startProject({ CONSISTENCY_LAYER: 'off' }),
+    title: 'this project, stateless /mcp, 2025-11-25, CONSISTENCY_LAYER=off',
+    drive: 'stateless',
+    start: () => startProject({ CONSISTENCY_LAYER: 'off' }, 'stateless'),
+  },
+  {
+    key: '5',
+    id: 'project-mcp-agent',
+    title: 'this project, MCP_TRANSPORT=mcp-agent (McpAgent session per client, 2025-11-25)',
+    drive: 'session',
+    start: () => startProject({ MCP_TRANSPORT: 'mcp-agent' }, 'session'),
   },
 ];
 
@@ -96,42 +120,76 @@ async function startBenchWorker(config: string, access: 'none' | 'session' | 'oa
       // The floor has no session: its load is the same request without session headers.
       const session =
         access === 'none'
-          ? { mcpUrl, headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } }
+          ? floorSession(mcpUrl)
           : access === 'session'
-            ? await openSession(mcpUrl, undefined)
-            : (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved)).session;
+            ? await openSession(mcpUrl, undefined, 'session')
+            : (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved, 'session')).session;
       await callToolOnce(session);
       return session;
     },
   };
   if (access === 'oauth') {
-    started.connect = async () => (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved)).timing;
+    started.connect = async () => (await connectOAuthClient(mcpUrl, await discover(mcpUrl), autoApproved, 'session')).timing;
     started.registration = registrationLoad(worker.origin);
   }
   return started;
 }
 
-async function startProject(vars: Record<string, string>): Promise<StartedVariant> {
-  const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
-  const login = (authorizationUrl: string) => httpLogin(authorizationUrl, { ...USER, redirectUri: CALLBACK });
-  let discovery: Discovery;
-  try {
-    discovery = await discover(system.mcpUrl);
-  } catch (error) {
-    await system.stop();
-    throw error;
+interface SharedSystem {
+  ready: Promise<{ system: RunningSystem; discovery: Discovery }>;
+  users: number;
+}
+
+/**
+ * Running project Workers by their vars: variants that differ only in how the client talks (4 and
+ * 4m) share one, so the machine carries no extra idle Worker and both drive the same isolate.
+ */
+const systems = new Map<string, SharedSystem>();
+
+function acquireSystem(vars: Record<string, string>): { key: string; shared: SharedSystem } {
+  const key = JSON.stringify(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b)));
+  let shared = systems.get(key);
+  if (!shared) {
+    const ready = (async () => {
+      const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
+      try {
+        return { system, discovery: await discover(system.mcpUrl) };
+      } catch (error) {
+        await system.stop();
+        throw error;
+      }
+    })();
+    shared = { ready, users: 0 };
+    systems.set(key, shared);
+    // A failed start is not cached: nothing is left to stop, and a later start may retry.
+    ready.catch(() => systems.delete(key));
   }
+  shared.users++;
+  return { key, shared };
+}
+
+async function startProject(vars: Record<string, string>, drive: McpDrive): Promise<StartedVariant> {
+  const { key, shared } = acquireSystem(vars);
+  const { system, discovery } = await shared.ready;
+  const login = (authorizationUrl: string) => httpLogin(authorizationUrl, { ...USER, redirectUri: CALLBACK });
+  let stopped = false;
   return {
     origin: system.origin,
     inspectorPort: system.worker.inspectorPort,
     cpu: () => cpuOfGroup(system.worker.processGroup),
-    stop: () => system.stop(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (--shared.users > 0) return;
+      systems.delete(key);
+      await system.stop();
+    },
     async openSession() {
-      const { session } = await connectOAuthClient(system.mcpUrl, discovery, login);
+      const { session } = await connectOAuthClient(system.mcpUrl, discovery, login, drive);
       await callToolOnce(session);
       return session;
     },
-    connect: async () => (await connectOAuthClient(system.mcpUrl, await discover(system.mcpUrl), login)).timing,
+    connect: async () => (await connectOAuthClient(system.mcpUrl, await discover(system.mcpUrl), login, drive)).timing,
     registration: registrationLoad(system.origin),
   };
 }
@@ -143,10 +201,10 @@ function autoApproved(authorizationUrl: string): Promise<URL> {
 
 /**
  * What MCP Manager does after discovery: DCR as a confidential client, authorization with PKCE and
- * the resource indicator, code exchange, initialize, first tools/call. Returns the open session and
- * how long each step took.
+ * the resource indicator, code exchange, initialize (2025 drives only), first tools/call. Returns
+ * the ready client and how long each step took.
  */
-async function connectOAuthClient(mcpUrl: string, discovery: Discovery, login: (authorizationUrl: string) => Promise<URL>): Promise<{ session: McpSession; timing: ConnectTiming }> {
+async function connectOAuthClient(mcpUrl: string, discovery: Discovery, login: (authorizationUrl: string) => Promise<URL>, drive: McpDrive): Promise<{ session: McpSession; timing: ConnectTiming }> {
   const marks = [performance.now()];
   const lap = () => {
     marks.push(performance.now());
@@ -160,7 +218,7 @@ async function connectOAuthClient(mcpUrl: string, discovery: Discovery, login: (
   const authorizeMs = lap();
   const tokens = await exchangeCode(discovery.server, registered, start, callback, resource);
   const tokenMs = lap();
-  const session = await openSession(mcpUrl, tokens.access_token);
+  const session = await openSession(mcpUrl, tokens.access_token, drive);
   const initializeMs = lap();
   await callToolOnce(session);
   const firstCallMs = lap();

@@ -1,13 +1,18 @@
 /**
- * Real MCP clients against the running system (wrangler dev + the dev IdP), each doing its own
- * protocol work with nothing of ours in between:
- * - the official MCP TypeScript SDK with its own OAuth support: from the 401 it discovers,
- *   registers, runs PKCE with the `resource` parameter, exchanges the code and later refreshes by
- *   itself; we only supply what an application supplies (storage and the user's browser), as a
- *   public native client and as a confidential web client;
+ * Real MCP clients against the running system (wrangler dev + the dev IdP, /mcp stateless), each
+ * doing its own protocol work with nothing of ours in between:
+ * - the official MCP TypeScript SDK 1.x (2025-11-25) with its own OAuth support: from the 401 it
+ *   discovers, registers, runs PKCE with the `resource` parameter, exchanges the code and later
+ *   refreshes by itself; we only supply what an application supplies (storage and the user's
+ *   browser), as a public native client and as a confidential web client;
+ * - the MCP TypeScript SDK 2.x client negotiating MCP 2026-07-28 (`server/discover`, no
+ *   `initialize`), with its own OAuth too;
+ * - mcp-remote, the stdio proxy desktop hosts run, with its own OAuth and loopback callback, in its
+ *   2025 mode, its 2026-07-28 mode (`--protocol auto`) and over legacy SSE;
  * - MCP Inspector's command line, with a bearer token minted by our own OAuth flow.
  * The MCP conformance suite needs the server behind a token proxy: see conformance.test.ts.
  */
+import { Client as ClientV2, StreamableHTTPClientTransport as StreamableHTTPClientTransportV2, UnauthorizedError as UnauthorizedErrorV2 } from '@modelcontextprotocol/client';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -19,6 +24,7 @@ import { httpLogin } from '../../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization } from '../../cli/lib/oauth-client.ts';
 import { freePort, startSystem, type RunningSystem } from '../../scripts/system.ts';
 import { INSPECTOR, INSPECTOR_EXIT, inspectorCli } from './support/inspector-cli.ts';
+import { MCP_REMOTE, withMcpRemote } from './support/mcp-remote.ts';
 import { recordingFetch, type RecordedExchange, type RecordingFetch } from './support/recording-fetch.ts';
 import { BrowserOAuthProvider } from './support/sdk-oauth-provider.ts';
 
@@ -120,7 +126,8 @@ for (const profile of SDK_CLIENTS) describe(`the MCP TypeScript SDK with its own
       redirect_uri: redirectUri,
       code_challenge: expect.stringMatching(/^[\w-]{43}$/),
       code_challenge_method: 'S256',
-      resource: system.origin,
+      // What /mcp's own metadata names (RFC 9728 §3.3); the server maps it to the origin it binds tokens to.
+      resource: system.mcpUrl,
       // The SDK asks for what the 401 challenge named (scope selection, SEP-835).
       scope: challengedScope,
     });
@@ -131,7 +138,7 @@ for (const profile of SDK_CLIENTS) describe(`the MCP TypeScript SDK with its own
     const sent = form(exchange);
     expect(sent.get('grant_type')).toBe('authorization_code');
     expect(sent.get('code_verifier')).toMatch(/^[\w.~-]{43,128}$/);
-    expect(sent.get('resource')).toBe(system.origin);
+    expect(sent.get('resource')).toBe(system.mcpUrl);
     if (profile.authMethod === 'none') {
       expect(exchange?.requestHeaders.get('authorization')).toBeNull();
       expect(sent.get('client_id')).toBe(registered.client_id);
@@ -139,7 +146,7 @@ for (const profile of SDK_CLIENTS) describe(`the MCP TypeScript SDK with its own
       expect(exchange?.requestHeaders.get('authorization')).toMatch(/^Basic /);
       expect(sent.get('client_secret')).toBeNull();
     }
-    // The resource the SDK sent is the one the token is bound to.
+    // The token is bound to the origin, the canonical resource that covers /mcp and /sse alike.
     expect(exchange?.status).toBe(200);
     expect(exchange?.responseJson).toMatchObject({ resource: system.origin, refresh_token: expect.any(String) });
     expect(provider.tokens()?.refresh_token).toEqual(expect.any(String));
@@ -167,32 +174,107 @@ for (const profile of SDK_CLIENTS) describe(`the MCP TypeScript SDK with its own
     const refresh = after.find((exchange) => exchange.url.pathname === '/token');
     expect(form(refresh).get('grant_type')).toBe('refresh_token');
     expect(form(refresh).get('refresh_token')).toBe(before?.refresh_token);
-    expect(form(refresh).get('resource')).toBe(system.origin);
+    expect(form(refresh).get('resource')).toBe(system.mcpUrl);
     expect(refresh?.status).toBe(200);
     expect(provider.tokens()?.access_token).not.toBe(before?.access_token);
     // No second trip through the browser.
     expect(provider.authorizations).toHaveLength(1);
   });
 
-  it('ends its session with DELETE, after which the session id is unknown (404)', async () => {
-    const sessionId = transport.sessionId;
-    expect(sessionId).toEqual(expect.any(String));
-    await transport.terminateSession();
-    expect([200, 204]).toContain(recorder.to('/mcp', 'DELETE').at(-1)?.status);
+  it('is served statelessly: no session id, and every later request names the negotiated 2025-11-25', async () => {
+    expect(transport.sessionId).toBeUndefined();
+    const posts = recorder.to('/mcp', 'POST').filter((exchange) => exchange.status === 200);
+    expect(posts.some((exchange) => exchange.responseHeaders.has('mcp-session-id'))).toBe(false);
+    const afterInitialize = posts.filter((exchange) => !exchange.requestBody?.includes('"initialize"'));
+    expect(afterInitialize.length).toBeGreaterThan(0);
+    for (const exchange of afterInitialize) expect(exchange.requestHeaders.get('mcp-protocol-version')).toBe('2025-11-25');
+  });
+});
 
-    const reused = await fetch(system.mcpUrl, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${provider.tokens()?.access_token}`,
-        'Mcp-Session-Id': sessionId as string,
-        'MCP-Protocol-Version': '2025-06-18',
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
-    expect(reused.status).toBe(404);
-    expect(await reused.json()).toMatchObject({ error: { code: -32001 } });
+describe('the MCP TypeScript SDK 2.x negotiating MCP 2026-07-28, with its own OAuth', () => {
+  let provider: BrowserOAuthProvider;
+  let recorder: RecordingFetch;
+  let client: ClientV2;
+
+  const connect = async (): Promise<StreamableHTTPClientTransportV2> => {
+    const transport = new StreamableHTTPClientTransportV2(new URL(system.mcpUrl), { authProvider: provider, fetch: recorder.fetch });
+    client = new ClientV2({ name: 'sdk-v2-e2e', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(transport);
+    return transport;
+  };
+
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  it('signs in by itself (discovery, DCR, PKCE, code exchange), then speaks 2026-07-28: server/discover, no initialize, no session', async () => {
+    const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
+    provider = new BrowserOAuthProvider(redirectUri, { client_name: 'SDK v2 client (test)', redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }, ALICE);
+    recorder = recordingFetch();
+    const first = new StreamableHTTPClientTransportV2(new URL(system.mcpUrl), { authProvider: provider, fetch: recorder.fetch });
+    const unauthenticated = new ClientV2({ name: 'sdk-v2-e2e', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await expect(unauthenticated.connect(first)).rejects.toBeInstanceOf(UnauthorizedErrorV2);
+    // It followed the challenge to /mcp's own metadata, whose resource is the URL it asked (RFC 9728 §3.3).
+    expect(recorder.to('/.well-known/oauth-protected-resource/mcp', 'GET').at(-1)?.responseJson).toMatchObject({ resource: system.mcpUrl });
+    expect(provider.authorizations).toHaveLength(1);
+    await first.finishAuth(provider.callbackParams());
+    await unauthenticated.close();
+
+    const transport = await connect();
+    expect(client.getProtocolEra()).toBe('modern');
+    expect(client.getDiscoverResult()?.supportedVersions).toContain('2026-07-28');
+    expect(transport.sessionId).toBeUndefined();
+    const bodies = recorder.to('/mcp', 'POST').map((exchange) => exchange.requestBody ?? '');
+    expect(bodies.some((body) => body.includes('"initialize"'))).toBe(false);
+    const discover = recorder.to('/mcp', 'POST').find((exchange) => exchange.requestBody?.includes('"server/discover"') && exchange.status === 200);
+    expect(discover?.requestHeaders.get('mcp-method')).toBe('server/discover');
+    expect(discover?.requestHeaders.get('mcp-protocol-version')).toBe('2026-07-28');
+  });
+
+  it('lists the tools and calls whoami as alice, each request carrying the 2026-07-28 headers', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name).sort()).toEqual(TOOLS);
+    const whoami = structured(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(whoami).toMatchObject({ email: 'alice@example.com', clientId: provider.clientInformation()?.client_id });
+    const call = recorder.to('/mcp', 'POST').findLast((exchange) => exchange.requestBody?.includes('"tools/call"'));
+    expect(call?.status).toBe(200);
+    expect(call?.requestHeaders.get('mcp-method')).toBe('tools/call');
+    expect(call?.requestHeaders.get('mcp-name')).toBe('whoami');
+    expect(JSON.parse(call?.requestBody ?? '{}')).toMatchObject({ params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
+  });
+
+  it('refreshes by itself when the server refuses its access token', async () => {
+    const before = provider.tokens();
+    provider.spoilAccessToken();
+    const whoami = structured(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(whoami.email).toBe('alice@example.com');
+    expect(provider.tokens()?.access_token).not.toBe(before?.access_token);
+    expect(provider.authorizations).toHaveLength(1);
+  });
+});
+
+describe(`mcp-remote (${MCP_REMOTE.version}), the stdio proxy desktop hosts run, with its own OAuth`, () => {
+  it.each([
+    ['its default 2025 mode on /mcp', '/mcp', ['--transport', 'http-only'], false],
+    ['its 2026-07-28 mode on /mcp (--protocol auto)', '/mcp', ['--transport', 'http-only', '--protocol', 'auto'], true],
+    ['legacy SSE on /sse', '/sse', ['--transport', 'sse-only'], false],
+  ] as const)('signs in through the browser and lists and calls the tools in %s', async (_label, path, args, modern) => {
+    const run = await withMcpRemote(`${system.origin}${path}`, args, ALICE, async (client) => ({
+      tools: (await client.listTools()).tools.map((tool) => tool.name).sort(),
+      whoami: structured(await client.callTool({ name: 'whoami', arguments: {} })),
+      added: structured(await client.callTool({ name: 'notes_add', arguments: { text: `via mcp-remote ${path}` } })),
+    }));
+    expect(run.result.tools).toEqual(TOOLS);
+    expect(run.result.whoami).toMatchObject({ email: 'alice@example.com', scopes: ['profile', 'notes:read', 'notes:write'] });
+    expect(run.result.added).toMatchObject({ text: `via mcp-remote ${path}` });
+    // One trip through the browser, to its own loopback callback, naming the resource it connects to.
+    expect(run.authorizations).toHaveLength(1);
+    const authorization = run.authorizations[0]?.searchParams;
+    expect(authorization?.get('redirect_uri')).toMatch(/^http:\/\/(localhost|127\.0\.0\.1):\d+\/oauth\/callback$/);
+    expect(authorization?.get('code_challenge_method')).toBe('S256');
+    expect(authorization?.get('resource')).toBe(`${system.origin}${path}`);
+    // mcp-remote says in its log which era it bridged to.
+    expect(run.stderr.includes('speaks MCP 2026-07-28')).toBe(modern);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
- * An `OAuthClientProvider` for the official MCP TypeScript SDK, as a real client application writes
- * one: client information, tokens and the PKCE verifier kept in memory, and the browser step done
- * for real — headless Chromium through our consent page and the dev IdP. Everything protocol-side
+ * An `OAuthClientProvider` for the official MCP TypeScript SDKs (1.x and 2.x: it satisfies both
+ * interfaces), as a real client application writes one: client information, tokens and the PKCE
+ * verifier kept in memory, and the browser step done for real — headless Chromium through our consent page and the dev IdP. Everything protocol-side
  * (discovery, registration, PKCE, `resource`, token exchange, refresh) is left to the SDK; the
  * provider only records what it was handed, so tests can assert on what the SDK did by itself.
  */
@@ -86,15 +86,24 @@ export class BrowserOAuthProvider implements OAuthClientProvider, V2OAuthClientP
   }
 
   /**
-   * The code from the latest redirect back, after the checks a client owes before using it: the
-   * state it sent, no `error`, and the issuer it talked to (RFC 9207), which the SDK leaves to us.
+   * The parameters of the latest redirect back, after the checks neither SDK makes for us: the state
+   * this provider sent, and no `error`. The 2.x SDK takes them whole and checks `iss` (RFC 9207) itself.
    */
-  authorizationCode(expectedIssuer: string): string {
+  callbackParams(): URLSearchParams {
     const latest = this.authorizations.at(-1);
     if (!latest) throw new Error('the SDK never redirected to the authorization server');
     const params = latest.callback.searchParams;
     if (params.get('error')) throw new Error(`authorization failed: ${params.get('error')} ${params.get('error_description') ?? ''}`);
     if (params.get('state') !== latest.sentState) throw new Error(`state mismatch: sent ${latest.sentState}, got ${params.get('state')}`);
+    return params;
+  }
+
+  /**
+   * The code from the latest redirect back, for the 1.x SDK, which takes only the code: after the
+   * state and error checks, also the issuer it talked to (RFC 9207), which that SDK leaves to us.
+   */
+  authorizationCode(expectedIssuer: string): string {
+    const params = this.callbackParams();
     if (params.get('iss') !== expectedIssuer) throw new Error(`iss mismatch: expected ${expectedIssuer}, got ${params.get('iss')}`);
     const code = params.get('code');
     if (!code) throw new Error(`no code in ${latest.callback.href}`);
