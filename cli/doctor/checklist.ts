@@ -58,10 +58,12 @@ export const ITEMS = {
   'tokens.resource': { step: 'authorization', level: 'recommended', title: 'resource present' },
 
   'mcp.initialize': { step: 'mcp', level: 'required', title: 'initialize over Streamable HTTP' },
-  'mcp.session': { step: 'mcp', level: 'recommended', title: 'Mcp-Session-Id issued' },
+  'mcp.session': { step: 'mcp', level: 'optional', title: 'Stateless or sessionful (Mcp-Session-Id)' },
   'mcp.tools-list': { step: 'mcp', level: 'required', title: 'tools/list' },
   'mcp.tool-call': { step: 'mcp', level: 'required', title: 'tools/call (--call)' },
-  'mcp.unknown-session': { step: 'mcp', level: 'required', title: 'A made-up Mcp-Session-Id gets 404' },
+  'mcp.unknown-session': { step: 'mcp', level: 'required', title: 'A made-up Mcp-Session-Id gets 404, or is ignored when stateless' },
+  'mcp.revisions': { step: 'mcp', level: 'recommended', title: 'Protocol revisions answered on the MCP URL' },
+  'mcp.request-headers': { step: 'mcp', level: 'recommended', title: '2026-07-28 header checks (Mcp-Method, Mcp-Name)' },
   'mcp.legacy-sse': { step: 'mcp', level: 'optional', title: 'Legacy SSE transport' },
 
   'lifecycle.refresh': { step: 'lifecycle', level: 'required', title: 'Refresh token grant issues a new access token' },

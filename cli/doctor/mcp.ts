@@ -1,7 +1,13 @@
 /**
  * Step 5: MCP itself, with the official SDK client and the access token — over Streamable HTTP,
- * the only transport MCP Manager speaks, then over legacy SSE for information.
+ * the only transport MCP Manager speaks, then the protocol revisions the URL answers
+ * (./revisions.ts), then legacy SSE for information.
+ *
+ * Sessions are the server's choice: a stateless server issues no Mcp-Session-Id (and ignores one
+ * sent to it, as MCP 2026-07-28 advises); a sessionful one must answer 404 to an id it never issued,
+ * which is what makes clients start a new session. Neither is a failure by itself.
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#earlier-streamable-http-revisions
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -11,6 +17,8 @@ import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { describeRetries, retryWithBackoff } from '../lib/retry.ts';
 import { type DoctorContext } from './context.ts';
 import { errorMessage, HTTP_TIMEOUT_MS } from './http.ts';
+import { checkRequestHeaders, checkRevisions, type Revisions } from './revisions.ts';
+import { describeAnswer, MODERN_PROTOCOL_VERSION, postRpc, rpcError } from './wire.ts';
 
 const CLIENT_INFO = { name: 'mcp-doctor', version: '1.0.0' };
 /** Tool names listed in the report; more are counted, not named. */
@@ -54,16 +62,18 @@ export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise
     }
     const sessionId = transport.sessionId;
     if (sessionId) {
-      checklist.pass('mcp.session', `issued (${sessionId.length} characters)`);
+      checklist.pass('mcp.session', `sessionful: initialize issued an Mcp-Session-Id (${sessionId.length} characters)`);
     } else {
-      checklist.warn('mcp.session', 'no Mcp-Session-Id issued', 'Nothing to do for a stateless server; if yours keeps per-session state, return Mcp-Session-Id from initialize.');
+      checklist.pass('mcp.session', 'stateless: initialize issued no Mcp-Session-Id, which is right for a server without per-session state');
     }
     await listAndCall(ctx, client);
-    if (sessionId) await checkUnknownSession(ctx, accessToken, transport.protocolVersion ?? LATEST_PROTOCOL_VERSION);
-    else checklist.skip('mcp.unknown-session', 'the server keeps no sessions');
+    await checkUnknownSession(ctx, accessToken, transport.protocolVersion ?? LATEST_PROTOCOL_VERSION, sessionId !== undefined);
     await transport.terminateSession().catch(() => undefined);
     await client.close().catch(() => undefined);
   }
+
+  const revisions = await checkRevisions(ctx, accessToken);
+  await checkRequestHeaders(ctx, accessToken, revisions);
 
   const sse = await checkLegacySse(ctx, sseUrl, requestInit);
   if (!connected) {
@@ -72,7 +82,7 @@ export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise
       initializeError,
       sse === 'works'
         ? 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.'
-        : 'Answer initialize over Streamable HTTP to a request with a valid bearer token; the detail is the error the MCP SDK client saw.',
+        : initializeFix(revisions),
     );
     checklist.block('no MCP session (mcp.initialize)');
   }
@@ -110,31 +120,52 @@ async function listAndCall(ctx: DoctorContext, client: Client): Promise<void> {
   }
 }
 
-/** A session id the server never issued must be 404, which is what makes clients re-initialize. */
-async function checkUnknownSession(ctx: DoctorContext, accessToken: string, protocolVersion: string): Promise<void> {
-  try {
-    const { status, text } = await ctx.http.request(ctx.options.url, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${accessToken}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'Mcp-Session-Id': `mcp-doctor-${randomUUID()}`,
-        'MCP-Protocol-Version': protocolVersion,
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }),
-    });
-    if (status === 404) ctx.checklist.pass('mcp.unknown-session', '404');
+/**
+ * A request carrying a session id the server never issued. A sessionful server must answer 404,
+ * which makes clients start a new session (2025-11-25, session management); a stateless one ignores
+ * the header and serves the request (2026-07-28, "Earlier Streamable HTTP Revisions") — or answers
+ * 404 too; either way a client holding a stale id (say, from before the server went stateless)
+ * carries on. Anything else strands such a client: for a sessionful server that is a failure, for a
+ * stateless one a warning (MCP Manager never sends an id that was not issued).
+ */
+async function checkUnknownSession(ctx: DoctorContext, accessToken: string, protocolVersion: string, sessionful: boolean): Promise<void> {
+  const { checklist } = ctx;
+  const answer = await postRpc(
+    ctx.http,
+    ctx.options.url,
+    accessToken,
+    { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} },
+    { 'Mcp-Session-Id': `mcp-doctor-${randomUUID()}`, 'MCP-Protocol-Version': protocolVersion },
+  );
+  const served = answer.status >= 200 && answer.status < 300 && answer.message !== undefined && rpcError(answer) === undefined;
+  if (sessionful) {
+    if (answer.status === 404) checklist.pass('mcp.unknown-session', 'sessionful: 404');
     else {
-      ctx.checklist.fail(
+      checklist.fail(
         'mcp.unknown-session',
-        `HTTP ${status}${text ? `: ${text.slice(0, 100)}` : ''}`,
+        describeAnswer(answer),
         'Answer 404 to a request with an unknown or expired Mcp-Session-Id, so clients start a new session (MCP Streamable HTTP, session management).',
       );
     }
-  } catch (error) {
-    ctx.checklist.fail('mcp.unknown-session', errorMessage(error), 'Answer 404 to a request with an unknown or expired Mcp-Session-Id.');
+  } else if (served) {
+    checklist.pass('mcp.unknown-session', `stateless: served (HTTP ${answer.status}), the header ignored as ${MODERN_PROTOCOL_VERSION} advises`);
+  } else if (answer.status === 404) {
+    checklist.pass('mcp.unknown-session', 'stateless: 404, so a client holding an old id starts over');
+  } else {
+    checklist.warn(
+      'mcp.unknown-session',
+      `stateless, but a request with a made-up id got ${describeAnswer(answer)}`,
+      `Ignore an Mcp-Session-Id on a stateless server and serve the request (MCP ${MODERN_PROTOCOL_VERSION}, Streamable HTTP, "Earlier Streamable HTTP Revisions"), or answer 404 so the client starts over.`,
+    );
   }
+}
+
+/** Why initialize failed, and what to do, given what the revision probes found. */
+function initializeFix(revisions: Revisions): string {
+  if (revisions.modern) {
+    return `This URL answers only MCP ${MODERN_PROTOCOL_VERSION} (server/discover); MCP Manager speaks the 2025 revisions over Streamable HTTP: answer initialize too, as a dual-era server (MCP ${MODERN_PROTOCOL_VERSION}, versioning, "Backward Compatibility").`;
+  }
+  return 'Answer initialize over Streamable HTTP to a request with a valid bearer token; the detail is the error the MCP SDK client saw.';
 }
 
 /** Informational: MCP Manager never uses it, other clients may. */

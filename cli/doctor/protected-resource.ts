@@ -92,6 +92,36 @@ export function resourceCoverage(resource: string, mcpUrl: string): ResourceCove
   return { kind: 'mismatch', reason: `its path ${named.pathname} is not a prefix of ${target.pathname}` };
 }
 
+/**
+ * The resource a metadata document at `metadataUrl` must name when that URL is a well-known one:
+ * the URL the well-known path was inserted into (RFC 9728 §3.3), e.g. `https://h/mcp` for
+ * `https://h/.well-known/oauth-protected-resource/mcp`, `https://h` for the root one. Undefined for
+ * any other URL (a challenge may name metadata anywhere).
+ */
+export function wellKnownResourceIdentifier(metadataUrl: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(metadataUrl);
+  } catch {
+    return undefined;
+  }
+  if (url.pathname !== WELL_KNOWN_PRM && !url.pathname.startsWith(`${WELL_KNOWN_PRM}/`)) return undefined;
+  return `${url.origin}${url.pathname.slice(WELL_KNOWN_PRM.length)}${url.search}`;
+}
+
+/** The same resource identifier, up to a trailing slash on the path. */
+function sameResource(a: string, b: string): boolean {
+  const normal = (value: string) => {
+    try {
+      const url = new URL(value);
+      return `${url.origin}${url.pathname.replace(/\/+$/, '')}${url.search}`;
+    } catch {
+      return value;
+    }
+  };
+  return normal(a) === normal(b);
+}
+
 export async function checkProtectedResource(ctx: DoctorContext): Promise<ProtectedResource | undefined> {
   const { http, checklist } = ctx;
   const mcpUrl = ctx.options.url;
@@ -99,6 +129,7 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
 
   let challengeUrl: string | undefined;
   let challengeScope: string | undefined;
+  let challengeWithoutMetadata = false;
   try {
     // What clients send first; a server must challenge it, not answer it.
     const { status, response } = await http.request(mcpUrl, {
@@ -134,11 +165,8 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
     } else if (challengeUrl) {
       checklist.pass('resource.challenge-metadata', `resource_metadata="${challengeUrl}"${challengeScope ? `, scope="${challengeScope}"` : ''}`);
     } else {
-      checklist.warn(
-        'resource.challenge-metadata',
-        'no resource_metadata in the challenge: clients must guess the well-known URLs',
-        `Add resource_metadata="${origin}${WELL_KNOWN_PRM}" to the 401's WWW-Authenticate: Bearer challenge (RFC 9728 §5.1).`,
-      );
+      // Reported once the metadata is found: the fix names the URL that serves it.
+      challengeWithoutMetadata = true;
     }
   } catch (error) {
     checklist.fail('resource.challenge', `could not reach ${mcpUrl}: ${errorMessage(error)}`, 'Check the URL, and that the server is running and reachable from this machine.');
@@ -148,8 +176,15 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
 
   // The metadata, from the first place clients look that has it.
   const { found, tried } = await firstJsonDocument(http, protectedResourceMetadataUrls(mcpUrl, challengeUrl));
+  const path = pathname.replace(/\/+$/, '');
+  if (challengeWithoutMetadata) {
+    checklist.warn(
+      'resource.challenge-metadata',
+      'no resource_metadata in the challenge: clients must guess the well-known URLs',
+      `Add resource_metadata="${found?.url ?? `${origin}${WELL_KNOWN_PRM}${path}`}" to the 401's WWW-Authenticate: Bearer challenge (RFC 9728 §5.1).`,
+    );
+  }
   if (!found) {
-    const path = pathname.replace(/\/+$/, '');
     checklist.fail(
       'resource.metadata',
       `none found (${tried.join('; ')})`,
@@ -176,28 +211,33 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
     checklist.fail('resource.resource', 'the metadata has no resource', `Set resource in the metadata to the MCP URL (${mcpUrl}) or its origin (${origin}).`);
   } else {
     const coverage = resourceCoverage(resource, mcpUrl);
-    switch (coverage.kind) {
-      case 'exact':
-        checklist.pass('resource.resource', `${resource} (exactly the MCP URL)`);
-        break;
-      case 'trailing-slash':
-        checklist.pass('resource.resource', `${resource} (the MCP URL up to a trailing slash)`);
-        break;
-      case 'origin':
-        checklist.pass('resource.resource', `${resource} (the origin, which covers ${pathname})`);
-        break;
-      case 'path-prefix':
-        checklist.pass('resource.resource', `${resource} (a path prefix of the MCP URL)`);
-        break;
-      case 'mismatch':
-        checklist.fail(
+    // The resource a well-known document must name (RFC 9728 §3.3): strict clients refuse any other,
+    // even one that covers the MCP URL.
+    const expected = wellKnownResourceIdentifier(found.url);
+    if (coverage.kind === 'mismatch') {
+      checklist.fail(
+        'resource.resource',
+        `${resource} does not cover ${mcpUrl}: ${coverage.reason}`,
+        `Set resource in the metadata to ${mcpUrl} (or its origin, ${origin}); clients refuse metadata that names another resource (RFC 9728 §3.3).`,
+      );
+    } else {
+      resourceIndicator = resource;
+      const covers = {
+        exact: 'exactly the MCP URL',
+        'trailing-slash': 'the MCP URL up to a trailing slash',
+        origin: `the origin, which covers ${pathname}`,
+        'path-prefix': 'a path prefix of the MCP URL',
+      }[coverage.kind];
+      if (expected !== undefined && !sameResource(resource, expected)) {
+        checklist.warn(
           'resource.resource',
-          `${resource} does not cover ${mcpUrl}: ${coverage.reason}`,
-          `Set resource in the metadata to ${mcpUrl} (or its origin, ${origin}); clients refuse metadata that names another resource (RFC 9728 §3.3).`,
+          `${resource} (${covers}), but the metadata at ${found.url} must name ${expected} (RFC 9728 §3.3)`,
+          `Serve metadata whose resource is ${expected} at ${found.url}${expected === mcpUrl ? '' : `, or metadata naming ${mcpUrl} at ${origin}${WELL_KNOWN_PRM}${path} and name that URL in the challenge`}: clients that check RFC 9728 §3.3 refuse it as it is.`,
         );
-        break;
+      } else {
+        checklist.pass('resource.resource', `${resource} (${covers})`);
+      }
     }
-    if (coverage.kind !== 'mismatch') resourceIndicator = resource;
   }
 
   const issuer = stringArrayField(metadata, 'authorization_servers')?.find(isAbsoluteUrl);

@@ -106,7 +106,7 @@ export class BrowserOAuthProvider implements OAuthClientProvider, V2OAuthClientP
     const params = this.callbackParams();
     if (params.get('iss') !== expectedIssuer) throw new Error(`iss mismatch: expected ${expectedIssuer}, got ${params.get('iss')}`);
     const code = params.get('code');
-    if (!code) throw new Error(`no code in ${latest.callback.href}`);
+    if (!code) throw new Error(`no code in the redirect back: ${params.toString()}`);
     return code;
   }
 
