@@ -80,9 +80,7 @@ export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise
     checklist.fail(
       'mcp.initialize',
       initializeError,
-      sse === 'works'
-        ? 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.'
-        : initializeFix(revisions),
+      initializeFix(revisions, sse),
     );
     checklist.block('no MCP session (mcp.initialize)');
   }
@@ -160,10 +158,13 @@ async function checkUnknownSession(ctx: DoctorContext, accessToken: string, prot
   }
 }
 
-/** Why initialize failed, and what to do, given what the revision probes found. */
-function initializeFix(revisions: Revisions): string {
+/** What to do when initialize failed, given what the revision probes and legacy SSE found. */
+function initializeFix(revisions: Revisions, sse: 'works' | 'absent' | 'broken'): string {
   if (revisions.modern) {
     return `This URL answers only MCP ${MODERN_PROTOCOL_VERSION} (server/discover); MCP Manager speaks the 2025 revisions over Streamable HTTP: answer initialize too, as a dual-era server (MCP ${MODERN_PROTOCOL_VERSION}, versioning, "Backward Compatibility").`;
+  }
+  if (sse === 'works') {
+    return 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.';
   }
   return 'Answer initialize over Streamable HTTP to a request with a valid bearer token; the detail is the error the MCP SDK client saw.';
 }

@@ -227,26 +227,28 @@ export function initializeOutcome(answer: RpcAnswer): InitializeOutcome {
 }
 
 /**
- * The revisions line of the report, e.g. `2026-07-28 (server/discover), 2025-11-25 (initialize)`:
- * what each probe found, then why the others found nothing.
+ * The revisions line of the report: what answered, e.g. `2026-07-28 (server/discover), 2025-11-25
+ * (initialize)`, then what did not, and why.
  */
 export function describeRevisions(discover: DiscoverOutcome, initialize: InitializeOutcome, asked: string = LEGACY_PROTOCOL_VERSION): string {
   const answered: string[] = [];
-  const missing: string[] = [];
   if (discover.kind === 'modern') {
     const others = discover.supportedVersions.filter((version) => version !== MODERN_PROTOCOL_VERSION);
     answered.push(`${MODERN_PROTOCOL_VERSION} (server/discover${others.length ? `, which also lists ${others.join(', ')}` : ''})`);
-  } else if (discover.kind === 'unsupported-version') {
-    missing.push(`not ${MODERN_PROTOCOL_VERSION}: server/discover refused it (UnsupportedProtocolVersion${discover.supported.length ? `, supported: ${discover.supported.join(', ')}` : ''})`);
-  } else {
-    missing.push(`not ${MODERN_PROTOCOL_VERSION}: server/discover got ${discover.reason}`);
   }
-  if (initialize.kind === 'answered') {
-    answered.push(`${initialize.protocolVersion} (initialize${initialize.protocolVersion === asked ? '' : `, asked for ${asked}`})`);
-  } else {
-    missing.push(`no 2025 revision: initialize got ${initialize.reason}`);
-  }
-  return [answered.length ? answered.join(', ') : 'none', ...missing].join('; ');
+  if (initialize.kind === 'answered') answered.push(`${initialize.protocolVersion} (initialize${initialize.protocolVersion === asked ? '' : `, asked for ${asked}`})`);
+
+  const discoverFailure =
+    discover.kind === 'unsupported-version'
+      ? `server/discover refused ${MODERN_PROTOCOL_VERSION} (UnsupportedProtocolVersion${discover.supported.length ? `, supported: ${discover.supported.join(', ')}` : ''})`
+      : discover.kind === 'none'
+        ? `server/discover got ${discover.reason}`
+        : undefined;
+  const initializeFailure = initialize.kind === 'none' ? `initialize got ${initialize.reason}` : undefined;
+
+  if (!answered.length) return `none: ${discoverFailure}; ${initializeFailure}`;
+  const missing = [discoverFailure && `not ${MODERN_PROTOCOL_VERSION}: ${discoverFailure}`, initializeFailure && `no 2025 revision: ${initializeFailure}`].filter(Boolean);
+  return [answered.join(', '), ...missing].join('; ');
 }
 
 export type HeaderCheckOutcome = { kind: 'enforced' } | { kind: 'refused-otherwise'; detail: string } | { kind: 'served'; detail: string } | { kind: 'other'; detail: string };

@@ -1,15 +1,34 @@
 /**
  * The doctor's pure parts, without a server: redaction, the retry helper, challenge parsing, the
- * discovery URL orders, resource coverage, the command line and the checklist's shape.
+ * discovery URL orders, resource coverage, the MCP wire probes (request shapes, answers read from
+ * JSON, SSE and garbage, what they say about protocol revisions and header checks), the command
+ * line and the checklist's shape.
  */
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDoctorArgs } from '../../cli/doctor/args.ts';
 import { checkCallback } from '../../cli/doctor/authorization.ts';
 import { Checklist, ITEM_IDS } from '../../cli/doctor/checklist.ts';
-import { parseChallenges, protectedResourceMetadataUrls, resourceCoverage } from '../../cli/doctor/protected-resource.ts';
+import { HttpClient } from '../../cli/doctor/http.ts';
+import { parseChallenges, protectedResourceMetadataUrls, resourceCoverage, wellKnownResourceIdentifier } from '../../cli/doctor/protected-resource.ts';
 import { REDACTED, redactBody, redactExchange, redactHeaders, redactKnownSecrets, redactUrl, type RecordedExchange } from '../../cli/doctor/redact.ts';
 import { authorizationServerMetadataUrls } from '../../cli/doctor/server-metadata.ts';
 import { basicCredentials } from '../../cli/doctor/token-endpoint.ts';
+import {
+  describeAnswer,
+  describeRevisions,
+  discoverOutcome,
+  findRpcResponse,
+  headerCheckOutcome,
+  initializeOutcome,
+  initializeRequest,
+  modernHeaders,
+  modernRequest,
+  postRpc,
+  sseDataPayloads,
+  type RpcAnswer,
+} from '../../cli/doctor/wire.ts';
 import { AFTER_REGISTRATION, backoffDelayMs, describeRetries, eventualConsistencyReason, retryWithBackoff } from '../../cli/lib/retry.ts';
 
 describe('redaction', () => {
@@ -222,6 +241,15 @@ describe('discovery rules', () => {
     expect(resourceCoverage('mcp', 'https://h.test/mcp')).toMatchObject({ kind: 'mismatch' });
   });
 
+  it('derives the resource a well-known metadata URL must name (RFC 9728 §3.3)', () => {
+    expect(wellKnownResourceIdentifier('https://h.test/.well-known/oauth-protected-resource/mcp')).toBe('https://h.test/mcp');
+    expect(wellKnownResourceIdentifier('https://h.test/.well-known/oauth-protected-resource/api/mcp?x=1')).toBe('https://h.test/api/mcp?x=1');
+    expect(wellKnownResourceIdentifier('https://h.test/.well-known/oauth-protected-resource')).toBe('https://h.test');
+    expect(wellKnownResourceIdentifier('https://h.test/.well-known/oauth-protected-resourcex')).toBeUndefined();
+    expect(wellKnownResourceIdentifier('https://h.test/prm')).toBeUndefined();
+    expect(wellKnownResourceIdentifier('not a url')).toBeUndefined();
+  });
+
   it('checks the redirect back: error, state, and iss per RFC 9207', () => {
     const server = { issuer: 'https://as.test', issParameterSupported: true };
     expect(checkCallback(new URL('https://gw.test/cb?code=c&state=s&iss=https%3A%2F%2Fas.test'), 's', server)).toEqual({ iss: 'iss matches (RFC 9207)' });
@@ -239,6 +267,160 @@ describe('discovery rules', () => {
 
   it('form-encodes client credentials before Basic encoding (RFC 6749 §2.3.1)', () => {
     expect(basicCredentials('client id', 'p:ss/word')).toBe(`Basic ${Buffer.from('client+id:p%3Ass%2Fword').toString('base64')}`);
+  });
+});
+
+describe('the MCP wire probes', () => {
+  const answer = (fields: Partial<RpcAnswer>): RpcAnswer => ({ status: 200, contentType: 'application/json', sessionId: undefined, message: undefined, snippet: '', ...fields });
+  const result = (id: number, value: object) => ({ jsonrpc: '2.0', id, result: value });
+  const error = (id: number | null, code: number, message: string, data?: unknown) => ({ jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } });
+
+  it('shapes a 2026-07-28 request: the _meta envelope, and the headers mirrored from the body', () => {
+    const call = modernRequest(3, 'tools/call', { name: 'whoami', arguments: {} });
+    expect(call).toEqual({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: {
+        name: 'whoami',
+        arguments: {},
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'mcp-doctor', version: '1.0.0' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    });
+    expect(modernHeaders(call)).toEqual({ 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': 'whoami' });
+    expect(modernHeaders(modernRequest(1, 'resources/read', { uri: 'file:///a.txt' }))).toMatchObject({ 'Mcp-Name': 'file:///a.txt' });
+    expect(modernHeaders(modernRequest(1, 'server/discover'))).toEqual({ 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'server/discover' });
+    expect(initializeRequest(1).params).toMatchObject({ protocolVersion: '2025-11-25', capabilities: {} });
+  });
+
+  it('reads SSE events: data lines joined, comments and other fields skipped, CRLF, an unfinished event left out', () => {
+    expect(sseDataPayloads('event: message\ndata: {"a":1}\n\n')).toEqual(['{"a":1}']);
+    expect(sseDataPayloads(': keep-alive\r\nid: 7\r\ndata:{"a":\r\ndata: 2}\r\n\r\ndata: {"b":3}\n\ndata: {"c"')).toEqual(['{"a":\n2}', '{"b":3}']);
+    expect(sseDataPayloads('data: {"a":1}\n')).toEqual([]);
+    expect(sseDataPayloads('')).toEqual([]);
+  });
+
+  it('finds the response to a request in JSON, a batch or an event stream, and nothing in garbage', () => {
+    const mine = result(2, { ok: true });
+    expect(findRpcResponse('application/json', JSON.stringify(mine), 2)).toEqual(mine);
+    expect(findRpcResponse('application/json; charset=utf-8', JSON.stringify([result(1, {}), mine]), 2)).toEqual(mine);
+    const stream = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })}\n\nevent: message\ndata: ${JSON.stringify(mine)}\n\n`;
+    expect(findRpcResponse('text/event-stream', stream, 2)).toEqual(mine);
+    expect(findRpcResponse('text/event-stream', stream, 9)).toBeUndefined();
+    // An error the server could not tie to a request (id null) answers it too.
+    expect(findRpcResponse('application/json', JSON.stringify(error(null, -32700, 'Parse error')), 2)).toMatchObject({ error: { code: -32700 } });
+    expect(findRpcResponse('text/html', '<!doctype html><h1>Bad Request</h1>', 2)).toBeUndefined();
+    expect(findRpcResponse('application/json', '{"jsonrpc":', 2)).toBeUndefined();
+    expect(findRpcResponse('application/json', '{"error":"not_found"}', 2)).toBeUndefined();
+    expect(findRpcResponse('', '', 2)).toBeUndefined();
+  });
+
+  it('describes any answer in one line', () => {
+    expect(describeAnswer(answer({ status: 404, contentType: 'text/plain', snippet: 'Not found' }))).toBe('HTTP 404 (Not found)');
+    expect(describeAnswer(answer({ status: 405, snippet: '' }))).toBe('HTTP 405');
+    expect(describeAnswer(answer({ status: 200, contentType: 'text/html', snippet: '<html>hello</html>' }))).toBe('HTTP 200, not JSON-RPC (<html>hello</html>)');
+    expect(describeAnswer(answer({ status: 200, snippet: '' }))).toBe('HTTP 200, empty body');
+    expect(describeAnswer(answer({ status: 400, message: error(1, -32020, 'Header mismatch:\n Mcp-Method') }))).toBe('HTTP 400, JSON-RPC error -32020: Header mismatch: Mcp-Method');
+    expect(describeAnswer(answer({ status: 200, message: result(1, {}) }))).toBe('HTTP 200, a JSON-RPC result');
+    expect(describeAnswer(answer({ status: 200, contentType: 'text/event-stream', error: 'no answer within 10 s' }))).toBe('HTTP 200, no answer within 10 s');
+    expect(describeAnswer(answer({ status: 0, error: 'no answer (fetch failed: connect ECONNREFUSED)' }))).toBe('no answer (fetch failed: connect ECONNREFUSED)');
+  });
+
+  it('tells from server/discover whether a server speaks 2026-07-28', () => {
+    const discovered = result(1, { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, _meta: { 'io.modelcontextprotocol/serverInfo': { name: 's', version: '1' } } });
+    expect(discoverOutcome(answer({ message: discovered }))).toEqual({ kind: 'modern', supportedVersions: ['2026-07-28'], serverInfo: 's 1' });
+    expect(discoverOutcome(answer({ status: 400, message: error(1, -32022, 'Unsupported protocol version', { supported: ['2026-12-01'], requested: '2026-07-28' }) }))).toEqual({
+      kind: 'unsupported-version',
+      supported: ['2026-12-01'],
+    });
+    expect(discoverOutcome(answer({ message: result(1, { supportedVersions: ['2027-01-01'] }) }))).toEqual({ kind: 'unsupported-version', supported: ['2027-01-01'] });
+    // 2025-era servers: a JSON-RPC error that is not a modern one, an empty 4xx, HTML, a stray result.
+    expect(discoverOutcome(answer({ message: error(1, -32601, 'Method not found') }))).toEqual({ kind: 'none', reason: 'HTTP 200, JSON-RPC error -32601: Method not found' });
+    expect(discoverOutcome(answer({ status: 400, message: error(null, -32000, 'Bad Request: Server not initialized') }))).toMatchObject({ kind: 'none' });
+    expect(discoverOutcome(answer({ status: 405 }))).toEqual({ kind: 'none', reason: 'HTTP 405' });
+    expect(discoverOutcome(answer({ status: 200, contentType: 'text/html', snippet: '<html></html>' }))).toEqual({ kind: 'none', reason: 'HTTP 200, not JSON-RPC (<html></html>)' });
+    expect(discoverOutcome(answer({ message: result(1, { tools: [] }) }))).toEqual({ kind: 'none', reason: 'HTTP 200, a result without supportedVersions' });
+  });
+
+  it('reads what initialize negotiated', () => {
+    expect(initializeOutcome(answer({ message: result(1, { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '2' } }), sessionId: 'abc' }))).toEqual({
+      kind: 'answered',
+      protocolVersion: '2025-06-18',
+      serverInfo: 's 2',
+      sessionId: 'abc',
+    });
+    expect(initializeOutcome(answer({ message: result(1, { capabilities: {} }) }))).toEqual({ kind: 'none', reason: 'HTTP 200, a result without protocolVersion' });
+    expect(initializeOutcome(answer({ status: 400, message: error(1, -32020, 'MCP-Protocol-Version is required') }))).toEqual({ kind: 'none', reason: 'HTTP 400, JSON-RPC error -32020: MCP-Protocol-Version is required' });
+  });
+
+  it('names the revisions a server answers, and why the others are missing', () => {
+    const modern = { kind: 'modern', supportedVersions: ['2026-07-28'], serverInfo: undefined } as const;
+    const legacy = { kind: 'answered', protocolVersion: '2025-11-25', serverInfo: undefined, sessionId: undefined } as const;
+    expect(describeRevisions(modern, legacy)).toBe('2026-07-28 (server/discover), 2025-11-25 (initialize)');
+    expect(describeRevisions({ ...modern, supportedVersions: ['2026-07-28', '2026-12-01'] }, { ...legacy, protocolVersion: '2025-06-18' })).toBe(
+      '2026-07-28 (server/discover, which also lists 2026-12-01), 2025-06-18 (initialize, asked for 2025-11-25)',
+    );
+    expect(describeRevisions({ kind: 'none', reason: 'HTTP 404 (Not found)' }, legacy)).toBe('2025-11-25 (initialize); not 2026-07-28: server/discover got HTTP 404 (Not found)');
+    expect(describeRevisions({ kind: 'unsupported-version', supported: ['2026-12-01'] }, legacy)).toBe(
+      '2025-11-25 (initialize); not 2026-07-28: server/discover refused 2026-07-28 (UnsupportedProtocolVersion, supported: 2026-12-01)',
+    );
+    expect(describeRevisions(modern, { kind: 'none', reason: 'HTTP 400' })).toBe('2026-07-28 (server/discover); no 2025 revision: initialize got HTTP 400');
+    expect(describeRevisions({ kind: 'none', reason: 'HTTP 404' }, { kind: 'none', reason: 'HTTP 404' })).toBe('none: server/discover got HTTP 404; initialize got HTTP 404');
+  });
+
+  it('accepts only 400 with HeaderMismatch (-32020) as a header check enforced', () => {
+    expect(headerCheckOutcome(answer({ status: 400, message: error(3, -32020, 'Header mismatch') }))).toEqual({ kind: 'enforced' });
+    expect(headerCheckOutcome(answer({ status: 400, contentType: 'text/plain', snippet: 'Bad Request' }))).toEqual({ kind: 'refused-otherwise', detail: 'HTTP 400 (Bad Request), not HeaderMismatch (-32020)' });
+    expect(headerCheckOutcome(answer({ status: 200, message: error(3, -32602, 'Unknown tool') }))).toEqual({ kind: 'served', detail: 'served (HTTP 200, JSON-RPC error -32602: Unknown tool)' });
+    expect(headerCheckOutcome(answer({ status: 500, snippet: 'oops' }))).toEqual({ kind: 'other', detail: 'HTTP 500 (oops)' });
+  });
+
+  describe('against a scripted HTTP server', () => {
+    let server: Server;
+    let base: string;
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        if (req.url === '/open-stream') {
+          // The response, then a stream left open: the probe must stop at the response.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`: hello\n\nevent: message\ndata: ${JSON.stringify(result(1, { supportedVersions: ['2026-07-28'] }))}\n\n`);
+          return;
+        }
+        if (req.url === '/html') {
+          res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html>\n<title>Welcome</title>\n<h1>Our product</h1>');
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'text/plain', 'mcp-session-id': 'not-really' }).end('Not found');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('stops reading an event stream at the response it waits for', async () => {
+      const started = Date.now();
+      const got = await postRpc(new HttpClient(), `${base}/open-stream`, 'token', modernRequest(1, 'server/discover'));
+      expect(discoverOutcome(got)).toMatchObject({ kind: 'modern' });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it('reports HTML, a 404 and a refused connection as they are', async () => {
+      const html = await postRpc(new HttpClient(), `${base}/html`, 'token', modernRequest(1, 'server/discover'));
+      expect(discoverOutcome(html)).toEqual({ kind: 'none', reason: 'HTTP 200, not JSON-RPC (<!doctype html> <title>Welcome</title> <h1>Our product</h1>)' });
+      const missing = await postRpc(new HttpClient(), `${base}/nothing`, 'token', initializeRequest(1));
+      expect(missing).toMatchObject({ status: 404, sessionId: 'not-really', message: undefined });
+      expect(initializeOutcome(missing)).toEqual({ kind: 'none', reason: 'HTTP 404 (Not found)' });
+      const refused = await postRpc(new HttpClient(), 'http://127.0.0.1:1/mcp', 'token', initializeRequest(1));
+      expect(refused.status).toBe(0);
+      expect(describeAnswer(refused)).toMatch(/^no answer \(fetch failed/);
+    });
   });
 });
 

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config';
 import { providerOptions } from '../../src/provider';
 import { canonicalResource } from '../../src/resource';
 import { CIMD_CLIENT_ID, CIMD_REDIRECT_URI, HOSTED_CIMD_CLIENTS } from './fixtures/outbound';
-import { ALICE, basicAuth, McpWire, ORIGIN, pkcePair, registerClient, tokensFor, worker, type RegisteredClient } from './helpers';
+import { ALICE, basicAuth, McpWire, ORIGIN, pkcePair, registerClient, tokensFor, worker, workerWithEnv, type RegisteredClient } from './helpers';
 
 interface AuthorizeParams {
   clientId: string;
@@ -245,8 +245,11 @@ describe('token endpoint compatibility', () => {
 });
 
 describe('browsers', () => {
-  const initialize = (token: string, origin: string) =>
-    worker('/mcp', {
+  /** A browser-based MCP client's origin, admitted by ALLOWED_ORIGINS (none is admitted by default). */
+  const BROWSER_CLIENT = 'https://browser-client.example';
+  const withBrowserClient = { ...env, ALLOWED_ORIGINS: BROWSER_CLIENT } as unknown as Env;
+  const initialize = (token: string, origin: string, variant?: Env) =>
+    (variant ? (path: string, init: RequestInit) => workerWithEnv(variant, path, init) : worker)('/mcp', {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, Origin: origin, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'browser', version: '1' } } }),
@@ -259,13 +262,15 @@ describe('browsers', () => {
     expect(response.headers.get('mcp-session-id')).toBeNull();
   });
 
-  it('serves an allowed browser origin and lets it read Mcp-Session-Id', async () => {
+  it('refuses a browser origin that ALLOWED_ORIGINS does not name, and serves one it does, exposing the MCP headers', async () => {
     const { access_token } = await tokensFor(ALICE);
-    const response = await initialize(access_token, 'http://localhost:6274');
+    expect((await initialize(access_token, BROWSER_CLIENT)).status).toBe(403);
+    const response = await initialize(access_token, BROWSER_CLIENT, withBrowserClient);
     expect(response.status).toBe(200);
-    // McpAgent answers `*`; the Origin itself was checked above, and no cookies are involved.
-    expect(['*', 'http://localhost:6274']).toContain(response.headers.get('Access-Control-Allow-Origin'));
+    // The Origin itself was checked above, and no cookies are involved.
+    expect(['*', BROWSER_CLIENT]).toContain(response.headers.get('Access-Control-Allow-Origin'));
     expect(response.headers.get('Access-Control-Expose-Headers')).toContain('Mcp-Session-Id');
+    expect(response.headers.get('Access-Control-Expose-Headers')).toContain('MCP-Protocol-Version');
     expect(response.headers.get('Access-Control-Expose-Headers')).toContain('WWW-Authenticate');
     await response.body?.cancel();
   });
@@ -284,12 +289,25 @@ describe('browsers', () => {
   });
 
   it.each(['/.well-known/oauth-protected-resource', '/.well-known/oauth-authorization-server', '/register', '/token', '/mcp'])('answers a CORS preflight on %s', async (path) => {
-    const response = await worker(path, {
+    const response = await workerWithEnv(withBrowserClient, path, {
       method: 'OPTIONS',
-      headers: { Origin: 'http://localhost:6274', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id' },
+      headers: { Origin: BROWSER_CLIENT, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id' },
     });
     expect(response.status).toBe(204);
-    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:6274');
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe(BROWSER_CLIENT);
     expect(response.headers.get('Access-Control-Allow-Headers')).toMatch(/Authorization/i);
+  });
+
+  it('lets a browser send the MCP 2026-07-28 request headers (preflight on /mcp)', async () => {
+    const response = await workerWithEnv(withBrowserClient, '/mcp', {
+      method: 'OPTIONS',
+      headers: { Origin: BROWSER_CLIENT, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
+    });
+    expect(response.status).toBe(204);
+    const allowed = (response.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
+    // Fetch standard: `*` admits any header on a request without credentials, except Authorization,
+    // which must be named.
+    expect(allowed).toContain('authorization');
+    for (const header of ['content-type', 'mcp-protocol-version', 'mcp-method', 'mcp-name']) expect(allowed.includes('*') || allowed.includes(header), `${header} in ${allowed.join(', ')}`).toBe(true);
   });
 });
