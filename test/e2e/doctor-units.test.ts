@@ -27,6 +27,8 @@ import {
   modernRequest,
   postRpc,
   sseDataPayloads,
+  type DiscoverOutcome,
+  type InitializeOutcome,
   type RpcAnswer,
 } from '../../cli/doctor/wire.ts';
 import { AFTER_REGISTRATION, backoffDelayMs, describeRetries, eventualConsistencyReason, retryWithBackoff } from '../../cli/lib/retry.ts';
@@ -358,8 +360,8 @@ describe('the MCP wire probes', () => {
   });
 
   it('names the revisions a server answers, and why the others are missing', () => {
-    const modern = { kind: 'modern', supportedVersions: ['2026-07-28'], serverInfo: undefined } as const;
-    const legacy = { kind: 'answered', protocolVersion: '2025-11-25', serverInfo: undefined, sessionId: undefined } as const;
+    const modern: DiscoverOutcome = { kind: 'modern', supportedVersions: ['2026-07-28'], serverInfo: undefined };
+    const legacy: InitializeOutcome = { kind: 'answered', protocolVersion: '2025-11-25', serverInfo: undefined, sessionId: undefined };
     expect(describeRevisions(modern, legacy)).toBe('2026-07-28 (server/discover), 2025-11-25 (initialize)');
     expect(describeRevisions({ ...modern, supportedVersions: ['2026-07-28', '2026-12-01'] }, { ...legacy, protocolVersion: '2025-06-18' })).toBe(
       '2026-07-28 (server/discover, which also lists 2026-12-01), 2025-06-18 (initialize, asked for 2025-11-25)',

@@ -6,7 +6,8 @@
  * One system for the file, always reached through the proxy (pass-through unless a test sets
  * faults), with PUBLIC_URL set to the proxy's origin: a Worker answering on two origins binds its
  * sign-in helpers to whichever origin it saw first (see the fault proxy's notes). It runs with its
- * own dev IdP, which accepts the Worker's callback on that origin.
+ * own dev IdP, which accepts the Worker's callback on that origin. It serves /mcp statelessly (the
+ * default); the last block starts a second system with MCP_TRANSPORT=mcp-agent, for sessions.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,12 +100,21 @@ describe('the doctor against this server', () => {
     expect(nonPassing(report)).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
-    expect(item(report, 'resource.resource').detail).toBe(`${proxy.origin} (the origin, which covers /mcp)`);
+    // The challenge names the path-suffixed metadata, whose resource is the MCP URL (RFC 9728 §3.3).
+    expect(item(report, 'resource.challenge-metadata').detail).toMatch(new RegExp(`^resource_metadata="${proxy.origin}${PRM_MCP}"`));
+    expect(item(report, 'resource.metadata').detail).toBe(`${proxy.origin}${PRM_MCP} (the URL the challenge names)`);
+    expect(item(report, 'resource.resource').detail).toBe(`${proxy.mcpUrl} (exactly the MCP URL)`);
     expect(item(report, 'mcp.tool-call').detail).toContain('alice@example.com');
+    // Stateless /mcp: no session id, a made-up one ignored; both eras answered, the headers enforced.
+    expect(item(report, 'mcp.session').detail).toBe('stateless: initialize issued no Mcp-Session-Id, which is right for a server without per-session state');
+    expect(item(report, 'mcp.unknown-session').detail).toBe('stateless: served (HTTP 200), the header ignored as 2026-07-28 advises');
+    expect(item(report, 'mcp.revisions').detail).toBe('2026-07-28 (server/discover), 2025-11-25 (initialize)');
+    expect(item(report, 'mcp.request-headers').detail).toBe('without Mcp-Method: 400 HeaderMismatch (-32020); Mcp-Name not the body’s: 400 HeaderMismatch (-32020)');
     expect(item(report, 'lifecycle.old-refresh-token').detail).toMatch(/^rotated; the previous refresh token is (still accepted|refused)/);
 
     const log = lines.join('\n');
     expect(log).toContain(`→ #1 POST ${proxy.mcpUrl}`);
+    expect(log).toMatch(/mcp-method: server\/discover\n\s+mcp-protocol-version: 2026-07-28/);
     expect(log).toMatch(/authorization: Bearer \[redacted\]/);
     expect(log).toMatch(/authorization: Basic \[redacted\]/);
     expect(log).toContain('"client_secret":"[redacted]"');
@@ -240,21 +250,40 @@ describe('the doctor against broken configurations', () => {
     expect(proxy.hits('no path-suffixed metadata')).toBe(1);
   });
 
-  it('no resource_metadata in the challenge: the path-suffixed metadata comes first', async () => {
+  it('no resource_metadata in the challenge: the path-suffixed metadata comes first, and the fix names it', async () => {
     proxy.setFaults([challengeWithoutMetadata]);
     const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(report, 'resource.challenge-metadata')).toMatchObject({
+      status: 'warn',
+      fix: `Add resource_metadata="${proxy.origin}${PRM_MCP}" to the 401's WWW-Authenticate: Bearer challenge (RFC 9728 §5.1).`,
+    });
     expect(item(report, 'resource.metadata')).toMatchObject({ status: 'pass', detail: `${proxy.origin}${PRM_MCP} (the path-suffixed well-known URL, as a fallback)` });
     expect(item(report, 'resource.resource')).toMatchObject({ status: 'pass', detail: `${proxy.mcpUrl} (exactly the MCP URL)` });
   });
 
   it('a challenge naming a metadata URL that does not serve it: a warning, then the fallback', async () => {
-    proxy.setFaults([notFound('challenge URL broken', PRM_ROOT)]);
+    proxy.setFaults([notFound('challenge URL broken', PRM_MCP)]);
     const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
     expect(item(report, 'resource.metadata')).toMatchObject({
       status: 'warn',
-      detail: `found at ${proxy.origin}${PRM_MCP} (the path-suffixed well-known URL), but ${proxy.origin}${PRM_ROOT}: HTTP 404 (Not found)`,
-      fix: `Serve the metadata at the URL the challenge names (${proxy.origin}${PRM_ROOT}), or name the URL that serves it.`,
+      detail: `found at ${proxy.origin}${PRM_ROOT} (the root well-known URL), but ${proxy.origin}${PRM_MCP}: HTTP 404 (Not found)`,
+      fix: `Serve the metadata at the URL the challenge names (${proxy.origin}${PRM_MCP}), or name the URL that serves it.`,
     });
+    // The root document names the origin, as RFC 9728 §3.3 wants of it; the origin covers /mcp.
+    expect(item(report, 'resource.resource')).toMatchObject({ status: 'pass', detail: `${proxy.origin} (the origin, which covers /mcp)` });
+  });
+
+  it('path-suffixed metadata naming the origin: covers the MCP URL, but a warning (RFC 9728 §3.3)', async () => {
+    proxy.setFaults([{ name: 'origin at the path', match: at('GET', PRM_MCP), rewrite: { json: (body) => ({ ...(body as object), resource: proxy.origin }) } }]);
+    const report = await doctor({ url: proxy.mcpUrl, skipAuth: true });
+    expect(item(report, 'resource.resource')).toMatchObject({
+      status: 'warn',
+      detail: `${proxy.origin} (the origin, which covers /mcp), but the metadata at ${proxy.origin}${PRM_MCP} must name ${proxy.mcpUrl} (RFC 9728 §3.3)`,
+      fix: `Serve metadata whose resource is ${proxy.mcpUrl} at ${proxy.origin}${PRM_MCP}: clients that check RFC 9728 §3.3 refuse it as it is.`,
+    });
+    expect(item(report, 'server.metadata').status).toBe('pass');
+    expect(report.ok).toBe(true);
+    expect(proxy.hits('origin at the path')).toBe(1);
   });
 
   it('no protected resource metadata anywhere: fails and stops', async () => {
@@ -325,6 +354,133 @@ describe('the doctor against broken configurations', () => {
       fix: 'MCP Manager needs Streamable HTTP: serve it (one endpoint taking POST, MCP 2025-03-26 and later) and give MCP Manager that URL; legacy SSE alone will not do.',
     });
     expect(item(report, 'mcp.legacy-sse').status).toBe('pass');
+    expect(item(report, 'mcp.revisions')).toMatchObject({ status: 'warn', detail: 'none: server/discover got HTTP 404 (Not found); initialize got HTTP 404 (Not found)' });
+    expect(item(report, 'mcp.request-headers')).toMatchObject({ status: 'skip', detail: 'the server does not answer 2026-07-28 (mcp.revisions)' });
     expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no MCP session (mcp.initialize)' });
+  });
+
+  it('2025 revisions only (2026-07-28 requests get an HTML 400): a warning for the newest clients, no header checks, MCP Manager connects', async () => {
+    proxy.setFaults([
+      {
+        name: 'no 2026-07-28',
+        match: (request) => request.url.pathname === '/mcp' && request.headers['mcp-protocol-version'] === '2026-07-28',
+        respond: () => ({ status: 400, headers: { 'content-type': 'text/html' }, body: '<html><body><h1>400 Bad Request</h1></body></html>' }),
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.revisions')).toMatchObject({
+      status: 'warn',
+      detail: '2025-11-25 (initialize); not 2026-07-28: server/discover got HTTP 400 (<html><body><h1>400 Bad Request</h1></body></html>)',
+      fix: expect.stringMatching(/^MCP Manager speaks the 2025 revisions and needs nothing more; for the newest clients, also serve MCP 2026-07-28/),
+    });
+    expect(nonPassing(report)).toEqual([
+      'skip mcp.tool-call: not asked: add --call <tool>[:<json arguments>] to call one',
+      `warn mcp.revisions: ${item(report, 'mcp.revisions').detail}`,
+      'skip mcp.request-headers: the server does not answer 2026-07-28 (mcp.revisions)',
+    ]);
+    expect(report.ok).toBe(true);
+    expect(proxy.hits('no 2026-07-28')).toBe(1);
+  });
+
+  it('2026-07-28 only (initialize refused): fails mcp.initialize with the dual-era fix, and still checks the headers', async () => {
+    proxy.setFaults([
+      {
+        name: 'no initialize',
+        match: (request) => at('POST', '/mcp')(request) && request.headers.authorization !== undefined && request.body.includes('"method":"initialize"'),
+        respond: () => ({ status: 400, body: { jsonrpc: '2.0', id: null, error: { code: -32020, message: 'Header mismatch: MCP-Protocol-Version is required (this server supports 2026-07-28)' } } }),
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.initialize')).toMatchObject({
+      status: 'fail',
+      fix: 'This URL answers only MCP 2026-07-28 (server/discover); MCP Manager speaks the 2025 revisions over Streamable HTTP: answer initialize too, as a dual-era server (MCP 2026-07-28, versioning, "Backward Compatibility").',
+    });
+    expect(item(report, 'mcp.revisions')).toMatchObject({
+      status: 'warn',
+      detail: '2026-07-28 (server/discover); no 2025 revision: initialize got HTTP 400, JSON-RPC error -32020: Header mismatch: MCP-Protocol-Version is required (this server supports 2026-07-28)',
+    });
+    expect(item(report, 'mcp.request-headers').status).toBe('pass');
+    expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no MCP session (mcp.initialize)' });
+    expect(report.ok).toBe(false);
+  });
+
+  it('lax on the new rules (a made-up session id refused with 400, the 2026-07-28 headers not checked): warnings, not failures', async () => {
+    const modern = (request: ProxiedRequest) => at('POST', '/mcp')(request) && request.headers['mcp-protocol-version'] === '2026-07-28';
+    const rpcId = (request: ProxiedRequest) => (JSON.parse(request.body) as { id: number }).id;
+    proxy.setFaults([
+      {
+        name: 'session id refused',
+        match: (request) => String(request.headers['mcp-session-id'] ?? '').startsWith('mcp-doctor-'),
+        respond: (request) => ({ status: 400, body: { jsonrpc: '2.0', id: rpcId(request), error: { code: -32000, message: 'Bad Request: no sessions here' } } }),
+      },
+      {
+        name: 'no Mcp-Method check',
+        match: (request) => modern(request) && request.headers['mcp-method'] === undefined,
+        respond: (request) => ({ status: 200, body: { jsonrpc: '2.0', id: rpcId(request), result: { tools: [] } } }),
+      },
+      {
+        // Answered as an event stream, as servers may.
+        name: 'no Mcp-Name check',
+        match: (request) => modern(request) && request.headers['mcp-method'] === 'tools/call',
+        respond: (request) => ({
+          status: 200,
+          headers: { 'content-type': 'text/event-stream' },
+          body: `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: rpcId(request), error: { code: -32602, message: 'Unknown tool: mcp-doctor-no-such-tool' } })}\n\n`,
+        }),
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.unknown-session')).toMatchObject({
+      status: 'warn',
+      detail: 'stateless, but a request with a made-up id got HTTP 400, JSON-RPC error -32000: Bad Request: no sessions here',
+      fix: 'Ignore an Mcp-Session-Id on a stateless server and serve the request (MCP 2026-07-28, Streamable HTTP, "Earlier Streamable HTTP Revisions"), or answer 404 so the client starts over.',
+    });
+    expect(item(report, 'mcp.request-headers')).toMatchObject({
+      status: 'warn',
+      detail: 'without Mcp-Method: served (HTTP 200, a JSON-RPC result); Mcp-Name not the body’s: served (HTTP 200, JSON-RPC error -32602: Unknown tool: mcp-doctor-no-such-tool)',
+      fix: 'Refuse a 2026-07-28 request whose Mcp-Method or Mcp-Name header is missing or differs from its body with HTTP 400 and JSON-RPC error -32020 HeaderMismatch (MCP 2026-07-28, Streamable HTTP transport, "Server Validation").',
+    });
+    expect(item(report, 'mcp.revisions').status).toBe('pass');
+    expect(report.ok).toBe(true);
+    expect([proxy.hits('session id refused'), proxy.hits('no Mcp-Method check'), proxy.hits('no Mcp-Name check')]).toEqual([1, 1, 1]);
+  });
+
+  it('session ids issued but never checked: a made-up one is served, which fails', async () => {
+    proxy.setFaults([
+      {
+        name: 'session id issued',
+        match: (request) => at('POST', '/mcp')(request) && request.headers.authorization !== undefined && request.body.includes('"method":"initialize"'),
+        rewrite: { headers: (headers) => void (headers['mcp-session-id'] = 'issued-but-never-checked') },
+      },
+    ]);
+    const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
+    expect(item(report, 'mcp.session')).toMatchObject({ status: 'pass', detail: 'sessionful: initialize issued an Mcp-Session-Id (24 characters)' });
+    expect(item(report, 'mcp.unknown-session')).toMatchObject({
+      status: 'fail',
+      detail: 'HTTP 200, a JSON-RPC result',
+      fix: 'Answer 404 to a request with an unknown or expired Mcp-Session-Id, so clients start a new session (MCP Streamable HTTP, session management).',
+    });
+    expect(report.counts.fail).toBe(1);
+  });
+});
+
+describe('the doctor against this server with MCP_TRANSPORT=mcp-agent (sessions)', () => {
+  let agentSystem: RunningSystem | undefined;
+
+  beforeAll(async () => {
+    agentSystem = await startSystem({ ephemeralState: true, vars: { MCP_TRANSPORT: 'mcp-agent' } });
+  });
+
+  afterAll(async () => {
+    await agentSystem?.stop();
+  });
+
+  it('passes: a session id issued, a made-up one 404, 2026-07-28 served statelessly beside it', async () => {
+    const report = await doctor({ url: (agentSystem as RunningSystem).mcpUrl, login: ALICE });
+    expect(nonPassing(report)).toEqual(['skip mcp.tool-call: not asked: add --call <tool>[:<json arguments>] to call one']);
+    expect(item(report, 'mcp.session').detail).toMatch(/^sessionful: initialize issued an Mcp-Session-Id \(\d+ characters\)$/);
+    expect(item(report, 'mcp.unknown-session').detail).toBe('sessionful: 404');
+    expect(item(report, 'mcp.revisions').detail).toBe('2026-07-28 (server/discover), 2025-11-25 (initialize)');
+    expect(item(report, 'mcp.request-headers').status).toBe('pass');
   });
 });
