@@ -6,8 +6,9 @@ export const USAGE = `Usage: mcp-doctor [doctor] <mcp-url> [options]
        npm run doctor -- <mcp-url> [options]
 
 Checks a remote MCP server against what MCP Manager needs: OAuth discovery, dynamic client
-registration, the authorization code flow with PKCE, MCP over Streamable HTTP, refresh and
-revocation. Every item is PASS, WARN, FAIL or SKIP; each non-pass says what to fix.
+registration, the authorization code flow with PKCE, MCP over Streamable HTTP (and which protocol
+revisions the URL answers: 2026-07-28, 2025-11-25), refresh and revocation. Every item is PASS,
+WARN, FAIL or SKIP; each non-pass says what to fix.
 
 Options:
   --login <user:password>  sign in headless in Chromium (a consent page with #approve and an
