@@ -3,13 +3,18 @@
  * Objects run in the same isolate under wrangler dev), taken through wrangler's inspector proxy
  * while the load generator runs, mapped back to sources through the bundle's source map and summed
  * by package and by function. The raw profile is saved as a .cpuprofile (Chrome DevTools opens it).
+ * Then, in a second load window of the same length (so neither profiler's overhead lands in the
+ * other's figures), the whole-process profile of ./native-profile.ts, when perf is available: the
+ * CPU the V8 profile cannot see (workerd's C++, wrangler's local KV and Durable Object services,
+ * the dev proxy, the kernel).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from '../scripts/system.ts';
-import { measureInterleaved, median, type LoadRequest } from './load.ts';
+import { measureInterleaved, median, type CpuProbe, type LoadRequest } from './load.ts';
+import { perfAvailable, startNativeProfile } from './native-profile.ts';
 
 /** Sampling interval: fine enough for calls that take well under a millisecond. */
 const SAMPLING_INTERVAL_US = 100;
@@ -117,30 +122,62 @@ export interface ProfileOptions {
   connections: number;
   seconds: number;
   saveTo: string;
+  /** The variant's processes: for the /proc cross-check and the whole-process profile. */
+  cpu: CpuProbe;
+  /** Where perf may write its data for the whole-process profile. */
+  perfDataFile: string;
 }
 
 /** Profiles the worker while `request` runs at `connections`; returns a readable summary. */
 export async function profileUnderLoad(options: ProfileOptions): Promise<string> {
   const inspector = await Inspector.connect(options.inspectorPort);
+  const settings = { connections: options.connections, warmupSeconds: 0, rounds: 1, roundSeconds: options.seconds };
+  const sections: string[] = [];
   try {
     const noCpu = () => undefined;
     // Warm up first, so the profile shows the steady state rather than compilation.
-    await measureInterleaved([{ key: 'warm-up', request: options.request, cpu: noCpu }], { connections: options.connections, warmupSeconds: 0, rounds: 1, roundSeconds: 2 });
+    await measureInterleaved([{ key: 'warm-up', request: options.request, cpu: noCpu }], { ...settings, roundSeconds: 2 });
     // The profile names bundle frames by module name only; scriptParsed (replayed for every loaded
     // script when the Debugger is enabled) gives each script's file URL, to find its source map.
     const scripts = await inspector.scriptUrls();
     await inspector.send('Profiler.enable');
     await inspector.send('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
     await inspector.send('Profiler.start');
-    const load = await measureInterleaved([{ key: 'profiled', request: options.request, cpu: noCpu }], { connections: options.connections, warmupSeconds: 0, rounds: 1, roundSeconds: options.seconds });
+    const load = await measureInterleaved([{ key: 'profiled', request: options.request, cpu: options.cpu }], settings);
     const { profile } = await inspector.send<{ profile: CpuProfile }>('Profiler.stop');
+    await inspector.send('Profiler.disable');
     writeFileSync(options.saveTo, JSON.stringify(profile));
     const result = load.get('profiled');
     const calls = result ? result.rounds.reduce((sum, round) => sum + round.ok, 0) : 0;
-    return summarize(profile, scripts, calls, options.saveTo, result ? `${result.rps.toFixed(0)} req/s at c=${options.connections} while profiling` : '');
+    sections.push(summarize(profile, scripts, calls, options.saveTo, result ? `${result.rps.toFixed(0)} req/s at c=${options.connections} while profiling${procCpu(result.serverCpuMsPerCall)}` : ''));
   } finally {
     inspector.close();
   }
+  sections.push('', '='.repeat(100), '');
+  if (!perfAvailable()) {
+    sections.push('whole-process profile skipped: `perf` is not on PATH (Debian: apt-get install linux-perf)');
+    return sections.join('\n');
+  }
+  const processes = new Map([...(options.cpu() ?? new Map<number, { role: string }>())].map(([pid, { role }]) => [pid, role] as const));
+  // The bench's own process drives the load: record it too, as the generator.
+  processes.set(process.pid, 'generator (bench process)');
+  try {
+    const recording = await startNativeProfile({ processes, dataFile: options.perfDataFile });
+    const load = await measureInterleaved([{ key: 'perf', request: options.request, cpu: options.cpu }], settings);
+    const result = load.get('perf');
+    const calls = result ? result.rounds.reduce((sum, round) => sum + round.ok, 0) : 0;
+    sections.push(result ? `second load window for perf: ${result.rps.toFixed(0)} req/s at c=${options.connections}${procCpu(result.serverCpuMsPerCall)}, generator ${result.generatorCpuMsPerCall.toFixed(2)} ms/call` : '');
+    sections.push(await recording.stop(calls));
+  } catch (error) {
+    sections.push(`whole-process profile failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return sections.join('\n');
+}
+
+/** The /proc figures of the same window, to cross-check the profiles' totals. */
+function procCpu(perCall: Record<string, number> | undefined): string {
+  if (!perCall) return '';
+  return `; /proc CPU ms/call: ${Object.entries(perCall).map(([role, ms]) => `${role} ${ms.toFixed(2)}`).join(', ')}`;
 }
 
 interface Located {

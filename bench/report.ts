@@ -13,7 +13,7 @@ export interface BenchParameters {
   targetConcurrency: number;
   warmupSeconds: number;
   rounds: number;
-  /** More rounds at the target concurrency, where the targets are judged. */
+  /** More rounds at the target concurrency and at c=1 (the latency target), where the targets are judged. */
   targetRounds: number;
   roundSeconds: number;
   registrationConcurrencies: number[];
@@ -174,7 +174,7 @@ export function renderReport(results: BenchResults): string {
   lines.push(
     `MCP authorization cost bench (${p.mode}) — commit ${results.git.commit.slice(0, 12)}${results.git.dirty ? ' (dirty)' : ''}, ${results.startedAt}`,
     `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}; load average at start ${m.loadAverageAtStart.map((v) => v.toFixed(2)).join(' ')}`,
-    `load: ${p.generator}; per variant and concurrency a ${p.warmupSeconds} s warm-up, then ${p.rounds} rounds × ${p.roundSeconds} s (${p.targetRounds} at c=${p.targetConcurrency}), rounds interleaved across variants; medians`,
+    `load: ${p.generator}; per variant and concurrency a ${p.warmupSeconds} s warm-up, then ${p.rounds} rounds × ${p.roundSeconds} s (${p.targetRounds} at c=1 and c=${p.targetConcurrency}, where the targets are judged), rounds interleaved across variants; medians`,
     '',
   );
   for (const variant of results.variants) lines.push(`  ${variant.key.padEnd(2)} ${variant.title}`);

@@ -2,12 +2,13 @@
  * The variants the bench compares, from the bare floor up to this project. Each starts under
  * `wrangler dev` on free ports with fresh local state, and readies the MCP client its load runs
  * with; the OAuth variants also mint their token the way a client does, and can time a whole client
- * connection. Variants 4 and 4m are the same running Worker driven with the two protocol eras.
+ * connection. Variants 4 and 4m run the same Worker code, each in its own `wrangler dev`, driven
+ * with the two protocol eras.
  */
 import { join } from 'node:path';
 import { httpLogin } from '../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../cli/lib/oauth-client.ts';
-import { startSystem, type RunningSystem } from '../scripts/system.ts';
+import { startSystem } from '../scripts/system.ts';
 import { ROOT, startWranglerDev } from '../scripts/wrangler-dev.ts';
 import { cpuOfGroup } from './cpu.ts';
 import type { CpuProbe, LoadRequest } from './load.ts';
@@ -88,7 +89,7 @@ export const VARIANTS: readonly Variant[] = [
   {
     key: '4m',
     id: 'project-2026',
-    title: 'this project, stateless /mcp, 2026-07-28 requests (_meta, Mcp-Method/Mcp-Name; same Worker as 4)',
+    title: 'this project, stateless /mcp, 2026-07-28 requests (_meta, Mcp-Method/Mcp-Name)',
     drive: 'modern',
     start: () => startProject({}, 'modern'),
   },
@@ -135,55 +136,21 @@ async function startBenchWorker(config: string, access: 'none' | 'session' | 'oa
   return started;
 }
 
-interface SharedSystem {
-  ready: Promise<{ system: RunningSystem; discovery: Discovery }>;
-  users: number;
-}
-
-/**
- * Running project Workers by their vars: variants that differ only in how the client talks (4 and
- * 4m) share one, so the machine carries no extra idle Worker and both drive the same isolate.
- */
-const systems = new Map<string, SharedSystem>();
-
-function acquireSystem(vars: Record<string, string>): { key: string; shared: SharedSystem } {
-  const key = JSON.stringify(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b)));
-  let shared = systems.get(key);
-  if (!shared) {
-    const ready = (async () => {
-      const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
-      try {
-        return { system, discovery: await discover(system.mcpUrl) };
-      } catch (error) {
-        await system.stop();
-        throw error;
-      }
-    })();
-    shared = { ready, users: 0 };
-    systems.set(key, shared);
-    // A failed start is not cached: nothing is left to stop, and a later start may retry.
-    ready.catch(() => systems.delete(key));
-  }
-  shared.users++;
-  return { key, shared };
-}
-
 async function startProject(vars: Record<string, string>, drive: McpDrive): Promise<StartedVariant> {
-  const { key, shared } = acquireSystem(vars);
-  const { system, discovery } = await shared.ready;
+  const system = await startSystem({ ephemeralState: true, output: 'buffer', vars });
+  let discovery: Discovery;
+  try {
+    discovery = await discover(system.mcpUrl);
+  } catch (error) {
+    await system.stop();
+    throw error;
+  }
   const login = (authorizationUrl: string) => httpLogin(authorizationUrl, { ...USER, redirectUri: CALLBACK });
-  let stopped = false;
   return {
     origin: system.origin,
     inspectorPort: system.worker.inspectorPort,
     cpu: () => cpuOfGroup(system.worker.processGroup),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      if (--shared.users > 0) return;
-      systems.delete(key);
-      await system.stop();
-    },
+    stop: () => system.stop(),
     async openSession() {
       const { session } = await connectOAuthClient(system.mcpUrl, discovery, login, drive);
       await callToolOnce(session);
