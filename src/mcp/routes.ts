@@ -18,7 +18,7 @@ import { MCP_PATH, SSE_PATH } from './paths';
 import { withRequestAuth, type RequestAuth } from './request-auth';
 import { insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { isSessionOwnedBy, newBoundSessionId } from './session-binding';
-import { MAX_MCP_REQUEST_BYTES, statelessAuthInfo, statelessMcp } from './stateless-server';
+import { MAX_MCP_REQUEST_BYTES, modernMcp, serveLegacyStateless, statelessAuthInfo, type StatelessCall } from './stateless-server';
 
 const agentStreamableHttp = McpSessionAgent.serve(MCP_PATH, { binding: 'MCP_OBJECT' });
 const legacySse = McpSessionAgent.serveSSE(SSE_PATH, { binding: 'MCP_OBJECT' });
@@ -32,7 +32,6 @@ type ReadBody = { text: string; parsed: unknown } | { refused: Response };
 export const streamableHttpHandler = {
   async fetch(request: Request, env: Env, ctx: McpContext): Promise<Response> {
     const auth = requestAuth(ctx);
-    // A POST that is not JSON is left to the SDK, which answers 415 without reading it.
     let body: Extract<ReadBody, { text: string }> | undefined;
     if (request.method === 'POST' && isJsonContentType(request.headers.get('content-type'))) {
       const read = await readJsonBody(request);
@@ -41,11 +40,14 @@ export const streamableHttpHandler = {
       const refused = stepUpChallenge(body.parsed, ctx);
       if (refused) return refused;
     }
-    if (loadConfig(env).mcpTransport === 'mcp-agent' && (await isLegacyRequest(request, body?.parsed, { maxRequestBodySize: MAX_MCP_REQUEST_BYTES }))) {
-      return agentSession(request, env, ctx, auth, body?.text);
+    const call = { auth, env };
+    // A POST that is not JSON, left unread: the SDK answers 415 before classifying anything.
+    if (request.method === 'POST' && !body) return modernMcp.fetch(request, { authInfo: authInfoFor(call, ctx) });
+    if (await isLegacyRequest(request, body?.parsed, { maxRequestBodySize: MAX_MCP_REQUEST_BYTES })) {
+      if (loadConfig(env).mcpTransport === 'mcp-agent') return agentSession(request, env, ctx, auth, body?.text);
+      return serveLegacyStateless(request, call, body?.parsed);
     }
-    const authInfo = statelessAuthInfo({ auth, env }, { clientId: auth.clientId, scopes: ctx.auth.scope, expiresAt: ctx.auth.expiresAt, resource: ctx.auth.audience });
-    return statelessMcp.fetch(request, { authInfo, ...(body && { parsedBody: body.parsed }) });
+    return modernMcp.fetch(request, { authInfo: authInfoFor(call, ctx), ...(body && { parsedBody: body.parsed }) });
   },
 };
 
@@ -79,13 +81,28 @@ async function agentSession(request: Request, env: Env, ctx: McpContext, auth: R
   return agentStreamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx);
 }
 
-/** Reads a JSON-RPC body under {@link MAX_MCP_REQUEST_BYTES} (checked before and while reading). */
+function authInfoFor(call: StatelessCall, ctx: McpContext) {
+  return statelessAuthInfo(call, { clientId: call.auth.clientId, scopes: ctx.auth.scope, expiresAt: ctx.auth.expiresAt, resource: ctx.auth.audience });
+}
+
+/**
+ * Reads a JSON-RPC body under {@link MAX_MCP_REQUEST_BYTES}. A declared length is checked before
+ * reading, and then the body is read in one native call (HTTP framing holds it to that length); a
+ * chunked body of unknown length is read piece by piece and abandoned as soon as it passes the cap.
+ */
 async function readJsonBody(request: Request): Promise<ReadBody> {
+  const tooLarge = () => ({ refused: jsonRpcError(413, -32000, `Request body too large: at most ${MAX_MCP_REQUEST_BYTES} bytes.`) });
   let text: string;
   try {
-    const read = await readRequestBody(request, MAX_MCP_REQUEST_BYTES);
-    if (read.tooLarge) return { refused: jsonRpcError(413, -32000, `Request body too large: at most ${MAX_MCP_REQUEST_BYTES} bytes.`) };
-    text = read.text;
+    const declared = request.headers.get('content-length');
+    if (declared !== null && /^\d+$/.test(declared)) {
+      if (Number(declared) > MAX_MCP_REQUEST_BYTES) return tooLarge();
+      text = await request.text();
+    } else {
+      const read = await readRequestBody(request, MAX_MCP_REQUEST_BYTES);
+      if (read.tooLarge) return tooLarge();
+      text = read.text;
+    }
   } catch {
     return { refused: jsonRpcError(400, -32700, 'Parse error: the request body could not be read') };
   }

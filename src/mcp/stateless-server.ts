@@ -1,15 +1,24 @@
 /**
- * /mcp without a Durable Object: every request is answered by a fresh SDK v2 server built for it
- * (`createMcpHandler`), which speaks MCP 2026-07-28 (per-request `_meta`, `server/discover`, the
- * `Mcp-Method`/`Mcp-Name` headers, `UnsupportedProtocolVersionError`) and, on the same URL, the 2025
- * revisions statelessly (`initialize` answered without a session id; GET and DELETE 405).
+ * /mcp without a Durable Object: every request is answered by a fresh MCP server (SDK 2.x) built for
+ * it from the shared tool catalogue, and nothing is kept between requests.
  *
- * The handler verifies nothing itself: the OAuth provider has verified the bearer token, and
- * ./routes.ts passes the request's authorization facts in `authInfo.extra` (the token itself is not
- * passed: nothing past the provider needs it). Origin and Host are checked before the provider runs
- * (../index.ts).
+ * Two eras on one URL, told apart by the SDK's own classifier (`isLegacyRequest`, in ./routes.ts):
+ * - MCP 2026-07-28 requests go to the SDK's `createMcpHandler` (strict: `legacy: 'reject'`), which
+ *   implements that revision: per-request `_meta`, `server/discover`, the `Mcp-Method`/`Mcp-Name`
+ *   header checks, `UnsupportedProtocolVersionError`;
+ * - 2025-era requests (2025-03-26, 2025-06-18, 2025-11-25: `initialize`, then requests) go to the
+ *   SDK's stateless Streamable HTTP transport: no session id issued, GET and DELETE 405, and each
+ *   answer one JSON body. The SDK's own stateless fallback answers with an SSE stream per request,
+ *   which only pays off when a tool sends progress or log notifications before its result; these
+ *   tools never do, and the 2025 revisions require clients to accept either (2025-03-26,
+ *   Streamable HTTP, "Sending Messages"). One JSON body costs the Worker less and passes through
+ *   any proxy unbuffered.
+ *
+ * Neither verifies anything: the OAuth provider has verified the bearer token, and ./routes.ts passes
+ * the request's authorization facts (never the token itself). Origin and Host are checked before
+ * the provider runs (../index.ts).
  */
-import { createMcpHandler, ProtocolError, Server, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, ProtocolError, Server, WebStandardStreamableHTTPServerTransport, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { RequestAuth } from './request-auth';
 import { SERVER_INFO, SERVER_INSTRUCTIONS } from './server-info';
 import { callToolAs, listToolsFor, ToolCallRefusal } from './tool-calls';
@@ -22,8 +31,8 @@ export interface StatelessCall {
 
 /**
  * Upper bound on an MCP request body. The largest legitimate request here is a `notes_add` with a
- * 10,000-character note; 1 MiB leaves room for any tool argument while bounding what one
- * unauthenticated-looking flood can make the Worker buffer (the SDK's own default is 4 MiB).
+ * 10,000-character note; 1 MiB leaves room for any tool argument while bounding what one request
+ * can make the Worker buffer (the SDK's own default is 4 MiB).
  */
 export const MAX_MCP_REQUEST_BYTES = 1024 * 1024;
 
@@ -64,13 +73,35 @@ export function createStatelessServer({ auth, env }: StatelessCall): Server {
   return server;
 }
 
-/** The SDK's handler, shared by every request of this isolate: it holds no per-request state. */
-export const statelessMcp: McpHttpHandler = createMcpHandler(({ authInfo }) => createStatelessServer(callFrom(authInfo)), {
-  legacy: 'stateless',
+function reportError(error: Error): void {
+  // Rejected requests (bad headers, unsupported versions) and handler faults. The message names the
+  // failed check; it never holds a token (none is passed in) or a tool's arguments.
+  console.warn(JSON.stringify({ event: 'mcp_error', name: error.name, message: error.message.slice(0, 300) }));
+}
+
+/** MCP 2026-07-28 requests: the SDK's handler, shared by every request of this isolate (it keeps no per-request state). */
+export const modernMcp: McpHttpHandler = createMcpHandler(({ authInfo }) => createStatelessServer(callFrom(authInfo)), {
+  legacy: 'reject',
   maxRequestBodySize: MAX_MCP_REQUEST_BYTES,
-  onerror(error) {
-    // Rejected requests (bad headers, unsupported versions) and handler faults. The message names
-    // the failed check; it never holds a token (none is passed in) or a tool's arguments.
-    console.warn(JSON.stringify({ event: 'mcp_error', name: error.name, message: error.message.slice(0, 300) }));
-  },
+  onerror: reportError,
 });
+
+/**
+ * A 2025-era request, answered by a fresh server over a stateless transport (no session id) in one
+ * JSON body. `parsedBody` is the body the route already read; GET and DELETE, which manage sessions
+ * in those revisions, have none to manage here: 405.
+ */
+export async function serveLegacyStateless(request: Request, call: StatelessCall, parsedBody: unknown): Promise<Response> {
+  if (request.method !== 'POST') {
+    return Response.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this server keeps no sessions.' }, id: null }, { status: 405, headers: { Allow: 'POST' } });
+  }
+  const server = createStatelessServer(call);
+  server.onerror = reportError;
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true, maxRequestBodySize: MAX_MCP_REQUEST_BYTES });
+  try {
+    await server.connect(transport);
+    return await transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
+  } finally {
+    await server.close();
+  }
+}

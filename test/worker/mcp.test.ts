@@ -184,12 +184,16 @@ for (const channel of CHANNELS) describe(`the tool catalogue over ${channel.labe
 });
 
 describe('/mcp is stateless (MCP_TRANSPORT=stateless, the default)', () => {
-  it.each(['2025-03-26', '2025-06-18', '2025-11-25'] as const)('answers initialize on %s with that version and no session id', async (protocol) => {
+  it.each(['2025-03-26', '2025-06-18', '2025-11-25'] as const)('answers initialize on %s with that version, no session id, in one JSON body', async (protocol) => {
     const wire = new McpWire((await tokensFor(ALICE)).access_token, '/mcp', { protocol });
     const response = await wire.initialize();
     expect(response.status).toBe(200);
     expect(response.headers.get('mcp-session-id')).toBeNull();
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(wire.negotiatedVersion).toBe(protocol);
+    const { headers, message } = await wire.callTool('whoami');
+    expect(headers.get('content-type')).toMatch(/^application\/json/);
+    expect(message?.result?.structuredContent).toMatchObject({ userId: ALICE.userId });
   });
 
   it('runs a tool call on no Durable Object but the user’s own notes', async () => {
@@ -242,6 +246,27 @@ describe('/mcp is stateless (MCP_TRANSPORT=stateless, the default)', () => {
     const huge = await worker('/mcp', { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'notes_add', arguments: { text: 'x'.repeat(1024 * 1024) } } }) });
     expect(huge.status).toBe(413);
     expect(await huge.json()).toMatchObject({ error: { code: -32000 } });
+  });
+
+  it('reads a body of undeclared length (chunked) up to 1 MiB and refuses one that goes past it with 413', async () => {
+    const { access_token } = await tokensFor(ALICE);
+    const chunked = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let offset = 0; offset < bytes.length; offset += 64 * 1024) controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
+          controller.close();
+        },
+      });
+      return workerFetch(new Request(`${ORIGIN}/mcp`, { method: 'POST', headers: { Authorization: `Bearer ${access_token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body }));
+    };
+    const call = (text: string) => JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'notes_add', arguments: { text } } });
+    const small = await chunked(call('chunked note'));
+    expect(small.headers.get('content-length')).toBeNull();
+    expect(small.status).toBe(200);
+    expect(parseRpcResponse(await small.text(), 5)?.result?.structuredContent).toMatchObject({ text: 'chunked note' });
+    const huge = await chunked(call('x'.repeat(1536 * 1024)));
+    expect(huge.status).toBe(413);
   });
 
   it('answers a POST that is not JSON with 415', async () => {
