@@ -31,6 +31,7 @@ describe('parseConfig', () => {
       signInPolicy: { emails: [], emailDomains: [], githubLogins: [], githubOrgs: [] },
       sessionSecret: 's'.repeat(32),
       allowPublicClientRegistration: true,
+      mcpTransport: 'stateless',
       lifetimes: { accessTokenSeconds: 3_600, refreshTokenSeconds: 30 * DAY, refreshIdleSeconds: 30 * DAY, clientRegistrationSeconds: 180 * DAY },
     });
   });
@@ -86,6 +87,17 @@ describe('parseConfig', () => {
   it('builds a GitHub upstream with github.com defaults', () => {
     const config = parseConfig({ SESSION_SECRET: MINIMAL.SESSION_SECRET, UPSTREAM: 'GitHub', GITHUB_CLIENT_ID: 'gh-id', GITHUB_CLIENT_SECRET: 'gh-secret' });
     expect(config.upstream).toEqual({ kind: 'github', clientId: 'gh-id', clientSecret: 'gh-secret', webUrl: 'https://github.com', apiUrl: 'https://api.github.com' });
+  });
+
+  it.each([
+    ['mcp-agent', 'mcp-agent'],
+    ['Stateless', 'stateless'],
+  ])('reads MCP_TRANSPORT=%s', (value, mode) => {
+    expect(parseConfig({ ...MINIMAL, MCP_TRANSPORT: value }).mcpTransport).toBe(mode);
+  });
+
+  it('refuses an unknown MCP_TRANSPORT, naming the values it takes', () => {
+    expect(problemsOf({ ...MINIMAL, MCP_TRANSPORT: 'durable-object' })).toEqual(['MCP_TRANSPORT must be "stateless" or "mcp-agent" (got "durable-object").']);
   });
 
   it('refuses an unknown UPSTREAM', () => {
