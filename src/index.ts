@@ -7,7 +7,7 @@ import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import type { Config } from './config';
 import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
 import { createProvider, TOKEN_PATH } from './provider';
-import { pathSuffixedResourceMetadata, withCanonicalResource, withEndpointChallenge } from './resource';
+import { pathSuffixedResourceMetadata, WELL_KNOWN_AS_METADATA, withCanonicalResource, withEndpointChallenge, withEndpointResources } from './resource';
 import { checkSetup, setupErrorResponse } from './setup';
 import { providerEnv } from './storage/oauth-kv';
 
@@ -72,7 +72,8 @@ export default {
     }
     const metadata = pathSuffixedResourceMetadata(request, url, resource);
     if (metadata) return metadata;
-    return provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), found.env, ctx);
+    const response = await provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), found.env, ctx);
+    return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
   },
 
   /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */

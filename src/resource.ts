@@ -11,6 +11,7 @@ import { ALL_SCOPES } from './auth/scopes';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
+export const WELL_KNOWN_AS_METADATA = '/.well-known/oauth-authorization-server';
 const ALIAS_PATHS = new Set(['/', MCP_PATH, `${MCP_PATH}/`, SSE_PATH, `${SSE_PATH}/`]);
 
 /** The canonical resource for `value` if it names this server by an alias; otherwise undefined. */
@@ -48,6 +49,22 @@ export function withEndpointChallenge(response: Response, pathname: string, cano
   const patched = new Response(response.body, response);
   patched.headers.set('WWW-Authenticate', challenge.replace(root, `resource_metadata="${canonical}${WELL_KNOWN_PRM}${endpoint}"`));
   return patched;
+}
+
+/**
+ * The authorization server metadata with every resource identifier it issues tokens for in
+ * `protected_resources` (RFC 9728 §4): the origin, as the provider lists it, and the endpoint URLs
+ * whose own metadata documents name them (`<origin>/mcp`, `<origin>/sse`), so a client that checks the
+ * resource it found against this list finds it there.
+ */
+export async function withEndpointResources(response: Response, canonical: string): Promise<Response> {
+  if (response.status !== 200 || !response.headers.get('content-type')?.startsWith('application/json')) return response;
+  const metadata = (await response.json()) as Record<string, unknown>;
+  const listed = Array.isArray(metadata.protected_resources) ? metadata.protected_resources : [canonical];
+  metadata.protected_resources = [...new Set([...listed, `${canonical}${MCP_PATH}`, `${canonical}${SSE_PATH}`])];
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  return new Response(JSON.stringify(metadata), { status: response.status, headers });
 }
 
 /**

@@ -63,9 +63,18 @@ describe('discovery: what an MCP client reads before it has a token', () => {
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,
       scopes_supported: ['profile', 'notes:read', 'notes:write'],
+      // Every resource a client may name (RFC 9728 §4), including what each endpoint's own metadata says.
+      protected_resources: [ORIGIN, `${ORIGIN}/mcp`, `${ORIGIN}/sse`],
     });
     expect(metadata.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token']));
     expect(metadata.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'none']));
+  });
+
+  it('serves the authorization server metadata to a browser-based client with CORS', async () => {
+    const response = await worker('/.well-known/oauth-authorization-server', { headers: { Origin: 'https://inspector.example' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://inspector.example');
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
   });
 
   it('has a home page that tells a person where to point their MCP client', async () => {
