@@ -1,33 +1,61 @@
 /**
- * Worker entry. Checks the setup, then hands every request to the OAuth provider, which serves
- * OAuth metadata, /token and /register itself, guards /mcp and /sse, and passes the rest
- * (/authorize, /callback, /) to the sign-in app.
+ * Worker entry. Checks the setup, screens what an unauthenticated caller can make the Worker read,
+ * then hands every request to the OAuth provider, which serves OAuth metadata, /token and /register
+ * itself, guards /mcp and /sse, and passes the rest (/authorize, /callback, /) to the sign-in app.
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import type { Config } from './config';
+import { boundedBearer } from './guard/bearer';
+import { screenOAuthRequest } from './guard/oauth-requests';
 import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
-import { createProvider, TOKEN_PATH } from './provider';
-import { pathSuffixedResourceMetadata, WELL_KNOWN_AS_METADATA, withCanonicalResource, withEndpointChallenge, withEndpointResources } from './resource';
-import { checkSetup, setupErrorResponse } from './setup';
+import { withoutInternalHeaders } from './mcp/internal-headers';
+import { AUTHORIZE_PATH, createProvider, REGISTER_PATH, TOKEN_PATH } from './provider';
+import { pathSuffixedResourceMetadata, WELL_KNOWN_AS_METADATA, withEndpointChallenge, withEndpointResources } from './resource';
+import { checkSetup, deploymentProblems, setupErrorResponse } from './setup';
 import { providerEnv } from './storage/oauth-kv';
 
 export { McpSessionAgent } from './mcp/agent';
 export { KvJournal } from './storage/kv-journal';
 export { UserNotes } from './storage/user-notes';
 
-const providers = new Map<string, OAuthProvider<Env>>();
+interface ProviderEntry {
+  provider: OAuthProvider<Env>;
+  /** What stops this configuration from serving this origin (development values on a deployed origin). */
+  problems: string[];
+}
 
-function providerFor(env: Env, origin: string): { provider: OAuthProvider<Env>; resource: string; env: Env; config: Config } | Response {
+/**
+ * One provider per configuration and resource. Keyed by the parsed configuration (one per env
+ * object, see loadConfig), not by the resource alone: a different configuration in the same isolate
+ * gets providers built from it.
+ */
+const providers = new WeakMap<Config, Map<string, ProviderEntry>>();
+
+interface Found {
+  provider: OAuthProvider<Env>;
+  resource: string;
+  env: Env;
+  config: Config;
+}
+
+function providerFor(env: Env, origin: string): Found | Response {
   const setup = checkSetup(env);
   if (!setup.ok) return setupErrorResponse(setup.problems);
-  if (setup.config.publicUrl === undefined && !isServableOrigin(origin)) return misdirectedRequestResponse();
-  const resource = setup.config.publicUrl ?? origin;
-  let provider = providers.get(resource);
-  if (!provider) {
-    provider = createProvider(setup.config, resource);
-    providers.set(resource, provider);
+  const { config } = setup;
+  if (config.publicUrl === undefined && !isServableOrigin(origin)) return misdirectedRequestResponse();
+  const resource = config.publicUrl ?? origin;
+  let byResource = providers.get(config);
+  if (!byResource) {
+    byResource = new Map();
+    providers.set(config, byResource);
   }
-  return { provider, resource, env: envForResource(providerEnv(env, setup.config), resource), config: setup.config };
+  let entry = byResource.get(resource);
+  if (!entry) {
+    entry = { provider: createProvider(config, resource), problems: deploymentProblems(config, resource) };
+    byResource.set(resource, entry);
+  }
+  if (entry.problems.length > 0) return setupErrorResponse(entry.problems);
+  return { provider: entry.provider, resource, env: envForResource(providerEnv(env, config), resource), config };
 }
 
 const resourceEnvs = new WeakMap<Env, Map<string, Env>>();
@@ -57,23 +85,37 @@ function envForResource(env: Env, resource: string): Env {
 /** Where the expiry sweep remembers its position between cron runs. */
 const PURGE_CURSOR_KEY = 'maintenance:purge-cursor';
 
+async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const url = new URL(request.url);
+  const found = providerFor(env, url.origin);
+  if (found instanceof Response) return found;
+  const { provider, resource, config } = found;
+  if (isMcpPath(url.pathname)) {
+    const origin = request.headers.get('Origin');
+    if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
+    const screened = boundedBearer(withoutInternalHeaders(request));
+    const response = withEndpointChallenge(await provider.fetch(screened, found.env, ctx), url.pathname, resource);
+    // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
+    return origin === null ? response : exposeMcpHeaders(response);
+  }
+  const metadata = pathSuffixedResourceMetadata(request, url, resource);
+  if (metadata) return metadata;
+  const screened = await screenOAuthRequest(request, url, resource, { authorize: AUTHORIZE_PATH, token: TOKEN_PATH, register: REGISTER_PATH });
+  if (screened instanceof Response) return screened;
+  const response = await provider.fetch(screened, found.env, ctx);
+  return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
+}
+
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    const url = new URL(request.url);
-    const found = providerFor(env, url.origin);
-    if (found instanceof Response) return found;
-    const { provider, resource, config } = found;
-    if (isMcpPath(url.pathname)) {
-      const origin = request.headers.get('Origin');
-      if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
-      const response = withEndpointChallenge(await provider.fetch(request, found.env, ctx), url.pathname, resource);
-      // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
-      return origin === null ? response : exposeMcpHeaders(response);
+    try {
+      return await serve(request, env, ctx);
+    } catch (error) {
+      // A bug or an outage of a platform service: the wire gets a stable code, the log the detail
+      // (name and message only; no request data, which could hold a credential).
+      console.error(JSON.stringify({ event: 'unhandled_error', name: error instanceof Error ? error.name : typeof error, message: error instanceof Error ? error.message.slice(0, 500) : '' }));
+      return Response.json({ error: 'server_error', error_description: 'The server could not complete the request.' }, { status: 500, headers: { 'Cache-Control': 'no-store' } });
     }
-    const metadata = pathSuffixedResourceMetadata(request, url, resource);
-    if (metadata) return metadata;
-    const response = await provider.fetch(await withCanonicalResource(request, url, resource, TOKEN_PATH), found.env, ctx);
-    return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
   },
 
   /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalResource, pathSuffixedResourceMetadata, withCanonicalResource } from './resource';
+import { canonicalResource, canonicalResourceParams, pathSuffixedResourceMetadata, withCanonicalResourceQuery } from './resource';
 
 const ORIGIN = 'https://mcp.example.com';
 
@@ -32,30 +32,32 @@ describe('canonicalResource', () => {
   });
 });
 
-describe('withCanonicalResource', () => {
-  it('rewrites an aliased resource in an authorization request, keeping the other parameters', async () => {
+describe('withCanonicalResourceQuery', () => {
+  it('rewrites an aliased resource in an authorization request, keeping the other parameters', () => {
     const url = new URL(`${ORIGIN}/authorize?client_id=c&resource=${encodeURIComponent(`${ORIGIN}/mcp`)}&state=s`);
-    const rewritten = await withCanonicalResource(new Request(url), url, ORIGIN, '/token');
+    const rewritten = withCanonicalResourceQuery(new Request(url), url, ORIGIN);
     const params = new URL(rewritten.url).searchParams;
     expect(params.getAll('resource')).toEqual([ORIGIN]);
     expect(params.get('client_id')).toBe('c');
     expect(params.get('state')).toBe('s');
   });
 
-  it('rewrites an aliased resource in a token request body', async () => {
-    const url = new URL(`${ORIGIN}/token`);
-    const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'r', resource: `${ORIGIN}/sse/` }).toString();
-    const request = new Request(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
-    const rewritten = await withCanonicalResource(request, url, ORIGIN, '/token');
-    const params = new URLSearchParams(await rewritten.text());
-    expect(params.get('resource')).toBe(ORIGIN);
-    expect(params.get('refresh_token')).toBe('r');
-  });
-
-  it('leaves a foreign resource for the provider to refuse', async () => {
+  it('leaves a foreign resource for the provider to refuse', () => {
     const url = new URL(`${ORIGIN}/authorize?resource=${encodeURIComponent('https://other.example.com/mcp')}`);
     const request = new Request(url);
-    expect(await withCanonicalResource(request, url, ORIGIN, '/token')).toBe(request);
+    expect(withCanonicalResourceQuery(request, url, ORIGIN)).toBe(request);
+  });
+});
+
+describe('canonicalResourceParams', () => {
+  it('rewrites an aliased resource in a token request body and keeps the rest', () => {
+    const params = canonicalResourceParams(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'r', resource: `${ORIGIN}/sse/` }), ORIGIN);
+    expect(params?.get('resource')).toBe(ORIGIN);
+    expect(params?.get('refresh_token')).toBe('r');
+  });
+
+  it('reports no change when there is nothing to map', () => {
+    expect(canonicalResourceParams(new URLSearchParams({ resource: ORIGIN, code: 'c' }), ORIGIN)).toBeUndefined();
   });
 });
 

@@ -85,40 +85,27 @@ export function pathSuffixedResourceMetadata(request: Request, url: URL, canonic
 }
 
 /**
- * The request with any aliased `resource` parameter replaced by the canonical value: in the query of
- * an authorization request, in the form body of a token request.
- *
- * A token request is also cleared of a `client_id` that merely repeats the HTTP Basic credentials:
- * many OAuth libraries send both, which RFC 6749 does not forbid (§2.3.1 only forbids two ways of
- * authenticating), and the provider would refuse it as "multiple authentication methods". A body
- * `client_id` that differs from the Basic one is left in place and still refused.
+ * An authorization request with any aliased `resource` in its query replaced by the canonical value;
+ * the request itself when there is nothing to replace.
  */
-export async function withCanonicalResource(request: Request, url: URL, canonical: string, tokenPath: string): Promise<Request> {
-  if (url.searchParams.has('resource')) {
-    const rewritten = rewrite(url.searchParams, canonical);
-    if (rewritten) {
-      const target = new URL(url);
-      target.search = rewritten.toString();
-      return new Request(target, request);
-    }
-  }
-  if (request.method === 'POST' && url.pathname === tokenPath && request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded')) {
-    // Decoded by hand: workerd warns when .text() reads a form-encoded body.
-    const body = new URLSearchParams(new TextDecoder().decode(await request.clone().arrayBuffer()));
-    const rewritten = rewrite(body, canonical, basicClientId(request));
-    if (rewritten) return new Request(request, { body: rewritten.toString() });
-  }
-  return request;
+export function withCanonicalResourceQuery(request: Request, url: URL, canonical: string): Request {
+  if (!url.searchParams.has('resource')) return request;
+  const rewritten = canonicalResourceParams(url.searchParams, canonical);
+  if (!rewritten) return request;
+  const target = new URL(url);
+  target.search = rewritten.toString();
+  return new Request(target, request);
 }
 
-function rewrite(params: URLSearchParams, canonical: string, basicClient?: string): URLSearchParams | undefined {
+/**
+ * `params` (a query or a form body) with each `resource` that names this server by an alias replaced
+ * by the canonical value; undefined when nothing changed. Every other value, another origin in
+ * particular, is left for the provider to refuse.
+ */
+export function canonicalResourceParams(params: URLSearchParams, canonical: string): URLSearchParams | undefined {
   let changed = false;
   const result = new URLSearchParams();
   for (const [key, value] of params) {
-    if (key === 'client_id' && basicClient !== undefined && value === basicClient && params.getAll('client_id').length === 1) {
-      changed = true;
-      continue;
-    }
     const mapped = key === 'resource' ? canonicalResource(value, canonical) : undefined;
     if (mapped !== undefined && mapped !== value) changed = true;
     result.append(key, mapped ?? value);
@@ -129,17 +116,4 @@ function rewrite(params: URLSearchParams, canonical: string, basicClient?: strin
 function corsHeaders(request: Request): Record<string, string> {
   const origin = request.headers.get('Origin');
   return origin ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin', 'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS', 'Access-Control-Allow-Headers': '*', 'Access-Control-Max-Age': '86400' } : {};
-}
-
-/** The client id in an HTTP Basic `Authorization` header (RFC 6749 §2.3.1: form-urlencoded, then base64). */
-function basicClientId(request: Request): string | undefined {
-  const header = request.headers.get('Authorization');
-  if (!header?.toLowerCase().startsWith('basic ')) return undefined;
-  try {
-    const decoded = atob(header.slice(6).trim());
-    const colon = decoded.indexOf(':');
-    return colon < 0 ? undefined : decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' '));
-  } catch {
-    return undefined;
-  }
 }

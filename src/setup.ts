@@ -1,9 +1,12 @@
 /**
  * Checks that the deployment can work before any request is served: bindings present and of the
- * right kind, configuration valid. A broken setup gets a 500 that says exactly what to fix, never
- * a stack trace from deep inside a library, and never a secret's value.
+ * right kind, configuration valid, and no development-only value on a deployed origin. A broken
+ * setup gets a 500 whose body has a stable code and the names of what to fix, and nothing else: the
+ * page is public, and a problem's explanation can quote a setting's value (an email address in
+ * SCOPE_POLICY, say). The full explanations, each naming its fix, go to the Worker's log.
  */
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config';
+import { DEV_OIDC_CLIENT_SECRET, DEV_SESSION_SECRET } from './dev-defaults';
 
 const REQUIRED_BINDINGS = [
   { name: 'OAUTH_KV', kind: 'KV namespace', fix: 'Add it under "kv_namespaces" in wrangler.jsonc (create one with `npx wrangler kv namespace create OAUTH_KV`).', is: isKvNamespace },
@@ -43,13 +46,39 @@ function runChecks(env: Record<string, unknown>): SetupResult {
   return { ok: false, problems };
 }
 
-export function setupErrorResponse(problems: string[]): Response {
-  const message = `This MCP server is not set up correctly:\n${problems.map((problem) => `- ${problem}`).join('\n')}\n`;
-  if (!logged.has(message)) {
-    logged.add(message);
-    console.error(message);
+/**
+ * Problems that depend on where the server answers: development and test switches, and the committed
+ * development values, are refused on any origin that is not loopback (a deployed server).
+ */
+export function deploymentProblems(config: Config, origin: string): string[] {
+  if (isLoopbackHost(new URL(origin).hostname)) return [];
+  const problems: string[] = [];
+  if (config.kv.simulatedLocations !== undefined) problems.push('SIMULATE_KV_LOCATIONS simulates Workers KV for tests and demonstrations and is refused on a deployed origin: remove it.');
+  if (config.sessionSecret === DEV_SESSION_SECRET) problems.push('SESSION_SECRET is the development value from .dev.vars.example: run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters of your own.');
+  if (config.upstream.kind === 'oidc') {
+    if (config.upstream.clientSecret === DEV_OIDC_CLIENT_SECRET) problems.push("OIDC_CLIENT_SECRET is the local dev IdP's value from .dev.vars.example: run `npx wrangler secret put OIDC_CLIENT_SECRET` with your IdP's client secret.");
+    if (isLoopbackHost(new URL(config.upstream.issuer).hostname)) problems.push("OIDC_ISSUER points at a loopback address (the local dev IdP): set it to your identity provider's issuer URL.");
   }
+  return problems;
+}
+
+/** The code on the wire for every setup error; monitoring can match it. */
+export const SETUP_ERROR_CODE = 'setup_error';
+
+export function setupErrorResponse(problems: string[]): Response {
+  const details = `This MCP server is not set up correctly:\n${problems.map((problem) => `- ${problem}`).join('\n')}\n`;
+  if (!logged.has(details)) {
+    logged.add(details);
+    console.error(details);
+  }
+  const names = [...new Set(problems.map(problemSubject))];
+  const message = `This MCP server is not set up correctly (${SETUP_ERROR_CODE}).\nTo fix: ${names.join(', ')}.\nThe Worker's log says what is wrong with each and how to fix it.\n`;
   return new Response(message, { status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' } });
+}
+
+/** The binding or setting a problem is about: every problem's text starts with its name. */
+function problemSubject(problem: string): string {
+  return /^(?:Binding )?([A-Z][A-Z0-9_]+)\b/.exec(problem)?.[1] ?? 'configuration';
 }
 
 function isKvNamespace(value: unknown): boolean {

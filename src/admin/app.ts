@@ -41,8 +41,8 @@ adminApp.use('*', async (c, next) => {
 adminApp.post('/clients', async (c) => {
   const parsed = NewClient.safeParse(await c.req.json().catch(() => undefined));
   if (!parsed.success) return c.json({ error: 'invalid_client_metadata', error_description: z.prettifyError(parsed.error) }, 400);
-  const insecure = parsed.data.redirect_uris.map((uri) => [uri, httpsOrLoopbackProblem(uri)] as const).find(([, problem]) => problem);
-  if (insecure) return c.json({ error: 'invalid_redirect_uri', error_description: `${insecure[0]} ${insecure[1]}` }, 400);
+  const refused = parsed.data.redirect_uris.map((uri) => [uri, redirectUriProblem(uri)] as const).find(([, problem]) => problem);
+  if (refused) return c.json({ error: 'invalid_redirect_uri', error_description: `${refused[0]} ${refused[1]}` }, 400);
   const client = await c.env.OAUTH_PROVIDER.createClient({
     clientName: parsed.data.client_name,
     redirectUris: parsed.data.redirect_uris,
@@ -78,6 +78,18 @@ adminApp.delete('/users/:userId/grants/:grantId', async (c) => {
   await c.env.OAUTH_PROVIDER.revokeGrant(c.req.param('grantId'), c.req.param('userId'));
   return c.body(null, 204);
 });
+
+/**
+ * Why a redirect URI cannot be registered: RFC 6749 §3.1.2 forbids a fragment; userinfo has no place
+ * in a redirect (and the provider refuses it later with an exception); OAuth 2.1 wants https, or
+ * http only on loopback.
+ */
+function redirectUriProblem(uri: string): string | undefined {
+  const url = new URL(uri);
+  if (url.hash !== '' || uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
+  if (url.username !== '' || url.password !== '') return 'must not contain userinfo';
+  return httpsOrLoopbackProblem(uri);
+}
 
 function clientJson(client: ClientInfo) {
   return {

@@ -20,7 +20,7 @@ import { upstreamFor } from '../upstream';
 import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
 import { openShownScopes, sealShownScopes } from './consent-scopes';
 import { postedScopes, requestedScopes } from './grant-scopes';
-import { consentPage, errorPage, homePage, PAGE_CSP } from './pages';
+import { consentPage, errorPage, homePage, pageHeaders } from './pages';
 import type { GrantProps } from './props';
 import { allowedScopes } from './scope-policy';
 import { isScope, type Scope } from './scopes';
@@ -32,7 +32,7 @@ export const CALLBACK_PATH = '/callback';
 
 export const authApp = new Hono<AuthEnv>();
 
-authApp.get('/', (c) => c.html(homePage(loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin)));
+authApp.get('/', async (c) => new Response(await homePage(loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin), { headers: pageHeaders() }));
 
 authApp.get('/authorize', async (c) => {
   const oauth = c.env.OAUTH_PROVIDER;
@@ -58,11 +58,9 @@ authApp.get('/authorize', async (c) => {
     }
     const details = await oauth.describeConsent(request);
     const consent = await oauth.beginConsent({ ...request, scope: requested.scopes });
-    consent.headers.set('Content-Type', 'text/html; charset=utf-8');
-    consent.headers.set('Content-Security-Policy', PAGE_CSP);
     const fresh = requested.scopes.filter((scope) => !remembered.includes(scope));
     const shown = await sealShownScopes(config.sessionSecret, consent.handle, requested.scopes);
-    return new Response(await consentPage(details, consent.handle, fresh, remembered, shown), { headers: consent.headers });
+    return new Response(await consentPage(details, consent.handle, fresh, remembered, shown), { headers: pageHeaders(consent.headers) });
   } catch (error) {
     return authorizeError(c, error);
   }
@@ -206,5 +204,5 @@ async function authorizeError(c: Context<AuthEnv>, error: unknown): Promise<Resp
 }
 
 async function htmlResponse(status: number, page: ReturnType<typeof errorPage>): Promise<Response> {
-  return new Response(await page, { status, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': PAGE_CSP } });
+  return new Response(await page, { status, headers: pageHeaders() });
 }

@@ -14,6 +14,23 @@ import { SCOPES, type Scope } from './scopes';
  */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/**
+ * The headers every HTML page of this server carries, the home page included: no framing (CSP and,
+ * for older browsers, X-Frame-Options), no MIME sniffing, no referrer (a consent URL carries the
+ * client's state), and no caching of pages that hold per-request handles. `extra` (cookies, say)
+ * is kept; these win over anything it sets for the same names.
+ */
+export function pageHeaders(extra?: HeadersInit): Headers {
+  const headers = new Headers(extra);
+  headers.set('Content-Type', 'text/html; charset=utf-8');
+  headers.set('Content-Security-Policy', PAGE_CSP);
+  headers.set('X-Frame-Options', 'DENY');
+  headers.set('X-Content-Type-Options', 'nosniff');
+  headers.set('Referrer-Policy', 'no-referrer');
+  headers.set('Cache-Control', 'no-store');
+  return headers;
+}
+
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}
 h1{font-size:1.4rem}.box{border:1px solid #ccc;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
 .warn{background:#fff6e0;border-color:#e0b000}label{display:block;margin:.35rem 0}small{color:#555}

@@ -77,6 +77,18 @@ describe('the admin API', () => {
     expect((await admin(`/clients/${client.client_id}`, { method: 'DELETE' })).status).toBe(404);
   });
 
+  it.each([
+    ['a fragment', 'https://app.mcp-manager.test/oauth/callback#frag', 'fragment'],
+    ['userinfo', 'https://user:pass@app.mcp-manager.test/oauth/callback', 'userinfo'],
+    ['plain http on a public host', 'http://app.mcp-manager.test/oauth/callback', 'https'],
+  ])('refuses a redirect URI with %s with 400 invalid_redirect_uri, and registers nothing', async (_label, uri, reason) => {
+    const response = await admin('/clients', { method: 'POST', body: JSON.stringify({ client_name: 'Bad', redirect_uris: [uri] }) });
+    expect(response.status).toBe(400);
+    const body = await response.json<{ error: string; error_description: string }>();
+    expect(body.error).toBe('invalid_redirect_uri');
+    expect(body.error_description).toContain(reason);
+  });
+
   it("lists a user's grants and revokes one, which kills its tokens", async () => {
     // A user of its own: the suite's files share storage, and alice has more grants than one page holds.
     const user = { ...ALICE, userId: `oidc-admin-${crypto.randomUUID().replaceAll('-', '')}` };

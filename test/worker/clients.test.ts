@@ -107,7 +107,7 @@ describe('Client ID Metadata Documents', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('CIMD Test Client');
-    expect(html).toContain('Published by <strong>cimd.test</strong>');
+    expect(html).toContain('Published by <strong>client.example.com</strong>');
 
     const code = await codeFor({ clientId: CIMD_CLIENT_ID, redirectUri: CIMD_REDIRECT_URI, challenge });
     const exchanged = await token({ grant_type: 'authorization_code', code, client_id: CIMD_CLIENT_ID, redirect_uri: CIMD_REDIRECT_URI, code_verifier: verifier });
@@ -160,7 +160,7 @@ describe('Client ID Metadata Documents', () => {
 
   it('refuse a client whose document cannot be fetched', async () => {
     const { challenge } = await pkcePair();
-    const response = await worker(authorizePath({ clientId: 'https://cimd.test/missing.json', redirectUri: CIMD_REDIRECT_URI, challenge }));
+    const response = await worker(authorizePath({ clientId: 'https://client.example.com/missing.json', redirectUri: CIMD_REDIRECT_URI, challenge }));
     expect(response.status).toBe(400);
     expect(response.headers.get('Location')).toBeNull();
   });
