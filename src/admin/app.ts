@@ -16,6 +16,7 @@ import type { ClientInfo } from '@cloudflare/workers-oauth-provider';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuthEnv } from '../auth/app';
+import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
 import { httpsOrLoopbackProblem, loadConfig } from '../config';
 import { sameSecret } from '../crypto';
 
@@ -50,6 +51,8 @@ adminApp.post('/clients', async (c) => {
     grantTypes: ['authorization_code', 'refresh_token'],
     responseTypes: ['code'],
   });
+  // A person entered these redirect URIs: errors may go back to them automatically (../auth/trusted-clients.ts).
+  await markTrusted(c.env.OAUTH_KV, client.clientId);
   // The secret is shown this once; only its hash is stored.
   return c.json({ ...clientJson(client), client_secret: client.clientSecret }, 201);
 });
@@ -63,6 +66,7 @@ adminApp.delete('/clients/:clientId', async (c) => {
   const clientId = c.req.param('clientId');
   if (!(await c.env.OAUTH_PROVIDER.lookupClient(clientId))) return c.json({ error: 'not_found' }, 404);
   await c.env.OAUTH_PROVIDER.deleteClient(clientId);
+  await forgetTrusted(c.env.OAUTH_KV, clientId);
   return c.body(null, 204);
 });
 

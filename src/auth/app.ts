@@ -20,7 +20,8 @@ import { upstreamFor } from '../upstream';
 import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
 import { openShownScopes, sealShownScopes } from './consent-scopes';
 import { postedScopes, requestedScopes } from './grant-scopes';
-import { consentPage, errorPage, homePage, pageHeaders } from './pages';
+import { consentPage, errorPage, homePage, pageHeaders, requestErrorPage } from './pages';
+import { isTrusted } from './trusted-clients';
 import type { GrantProps } from './props';
 import { allowedScopes } from './scope-policy';
 import { isScope, type Scope } from './scopes';
@@ -40,14 +41,19 @@ authApp.get('/authorize', async (c) => {
   try {
     request = await oauth.parseAuthRequest(c.req.raw);
   } catch (error) {
+    if (error instanceof AuthorizationError && error.redirectTo) return requestErrorBeforeInteraction(c, new URL(c.req.url).searchParams.get('client_id') ?? '', error.redirectTo, error.description);
     return authorizeError(c, error);
   }
   // OAuth 2.1 and MCP require PKCE; the provider accepts requests without it, this server does not.
   if (!request.codeChallenge || request.codeChallengeMethod !== 'S256') {
-    return redirectError(request, 'invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.');
+    const description = 'PKCE is required: send code_challenge with code_challenge_method=S256.';
+    return requestErrorBeforeInteraction(c, request.clientId, authorizationErrorRedirect(request, 'invalid_request', description), description);
   }
   const requested = requestedScopes(request.scope);
-  if (!requested.ok) return redirectError(request, 'invalid_scope', `Unknown scope: ${requested.unknown.join(' ')}`);
+  if (!requested.ok) {
+    const description = `Unknown scope: ${requested.unknown.join(' ')}`;
+    return requestErrorBeforeInteraction(c, request.clientId, authorizationErrorRedirect(request, 'invalid_scope', description), description);
+  }
 
   try {
     const config = loadConfig(c.env);
@@ -188,10 +194,22 @@ function redirectError(request: AuthRequest, code: AuthorizationErrorCode, descr
 }
 
 /**
- * Errors before the client and its redirect URI are trusted are shown here, never redirected
+ * An error in an authorization request, found before the user has done anything here: sent back to
+ * the client automatically only when an administrator registered it; for any other client a page
+ * says what went wrong and offers the way back as a link, so this server cannot be used to bounce a
+ * browser to a self-registered URL without a click (RFC 9700 §4.11.2; ./trusted-clients.ts).
+ */
+async function requestErrorBeforeInteraction(c: Context<AuthEnv>, clientId: string, redirectTo: string, description: string): Promise<Response> {
+  if (clientId !== '' && (await isTrusted(c.env.OAUTH_KV, clientId))) return c.redirect(redirectTo, 302);
+  return htmlResponse(400, requestErrorPage(description, new URL(redirectTo)));
+}
+
+/**
+ * Errors before the client and its redirect URI are known are shown here, never redirected
  * (an open redirector otherwise). Anything unexpected is a bug or an outage: a plain 500.
  */
 async function authorizeError(c: Context<AuthEnv>, error: unknown): Promise<Response> {
+  // With a validated redirect URI, and only after the user has acted (consent, upstream sign-in).
   if (error instanceof AuthorizationError && error.redirectTo) return c.redirect(error.redirectTo, 302);
   if (error instanceof AuthorizationError) {
     return htmlResponse(400, errorPage('This sign-in request cannot continue', error.description));
@@ -203,6 +221,6 @@ async function authorizeError(c: Context<AuthEnv>, error: unknown): Promise<Resp
   throw error;
 }
 
-async function htmlResponse(status: number, page: ReturnType<typeof errorPage>): Promise<Response> {
+async function htmlResponse(status: number, page: ReturnType<typeof errorPage | typeof requestErrorPage>): Promise<Response> {
   return new Response(await page, { status, headers: pageHeaders() });
 }

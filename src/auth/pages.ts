@@ -85,6 +85,20 @@ export function errorPage(title: string, message: string) {
   return layout(title, html`<h1>${title}</h1><p>${message}</p><p><small>Return to the app you were signing in from and start again.</small></p>`);
 }
 
+/**
+ * An authorization request this server will not serve, from a client it does not trust to redirect
+ * to: what is wrong, which site sent the request, and the way back as a link the user may follow.
+ */
+export function requestErrorPage(description: string, back: URL) {
+  return layout(
+    'This sign-in request cannot continue',
+    html`<h1>This sign-in request cannot continue</h1>
+<p>The app that sent you here made a request this server cannot accept: ${description}</p>
+<p>It would go back to <strong>${back.host}</strong>. Follow the link only if you trust that site.</p>
+<p><a href="${back.href}" rel="noreferrer">Return to ${back.host}</a></p>`,
+  );
+}
+
 export function homePage(origin: string) {
   return layout(
     'MCP server',

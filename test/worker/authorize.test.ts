@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DevIdp } from './dev-idp';
-import { authorizeUrl, CALLBACK, cookieFrom, ORIGIN, pkcePair, registerClient, tokenRequest, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
+import { authorizeUrl, CALLBACK, cookieFrom, ORIGIN, pkcePair, registerClient, registerTrustedClient, tokenRequest, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
 
 const STATE = 'client-state-Zq8';
 
@@ -83,36 +83,52 @@ describe('GET /authorize: validating the request before anything is shown or red
     expect(response.headers.get('Location')).toBeNull();
   });
 
-  it('redirects invalid_request with state and iss when code_challenge is missing (PKCE is mandatory)', async () => {
-    const client = await registerClient();
-    const url = new URL(authorizeUrl(client, 'unused', { state: STATE }));
-    url.searchParams.delete('code_challenge');
-    url.searchParams.delete('code_challenge_method');
-    const response = await worker(url.href);
+});
+
+/**
+ * Request errors found before the user has done anything: sent back automatically only to a client
+ * an administrator registered; anyone else's redirect URI (DCR, CIMD) gets a page with a link, so the
+ * server cannot bounce a victim to a self-registered URL without a click (RFC 9700 §4.11.2).
+ */
+describe('GET /authorize: errors before the user has interacted', () => {
+  const cases: [string, Record<string, string>, (url: URL) => void, string][] = [
+    ['code_challenge missing (PKCE is mandatory)', {}, (url) => (url.searchParams.delete('code_challenge'), url.searchParams.delete('code_challenge_method')), 'invalid_request'],
+    ['code_challenge_method=plain (PKCE downgrade, CVE-2025-4144 class)', { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }, () => undefined, 'invalid_request'],
+    ['a scope this server does not have (not silently dropped)', { scope: 'notes:read admin' }, () => undefined, 'invalid_scope'],
+    ['response_type=token (the implicit flow is gone)', { response_type: 'token' }, () => undefined, 'unsupported_response_type'],
+  ];
+
+  async function request(client: RegisteredClient, extra: Record<string, string>, edit: (url: URL) => void): Promise<Response> {
+    const { challenge } = await pkcePair();
+    const url = new URL(authorizeUrl(client, challenge, { state: STATE, ...extra }));
+    edit(url);
+    return worker(url.href);
+  }
+
+  it.each(cases)('for a self-registered client, %s is a page with the way back as a link, not a redirect', async (_label, extra, edit, error) => {
+    const phish = 'https://phish.example/login';
+    const client = await registerClient({ redirect_uris: [phish] });
+    const response = await request(client, extra, edit);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('Location')).toBeNull();
+    expect(response.headers.get('X-Frame-Options')).toBe('DENY');
+    const html = await response.text();
+    expect(html).toContain('phish.example');
+    const link = new URL(unescapeHtml(/<a href="([^"]+)"/.exec(html)?.[1] ?? ''));
+    expect(`${link.origin}${link.pathname}`).toBe(phish);
+    expect(Object.fromEntries(link.searchParams)).toMatchObject({ error, state: STATE, iss: ORIGIN });
+    expect(link.searchParams.has('code')).toBe(false);
+  });
+
+  it.each(cases)('for a client an administrator registered, %s redirects with state and iss', async (_label, extra, edit, error) => {
+    const client = await registerTrustedClient();
+    const response = await request(client, extra, edit);
     expect(response.status).toBe(302);
     const { target, params } = clientRedirect(response);
     expect(target).toBe(CALLBACK);
-    expect(params).toMatchObject({ error: 'invalid_request', state: STATE, iss: ORIGIN });
+    expect(params).toMatchObject({ error, state: STATE, iss: ORIGIN });
     expect(params).not.toHaveProperty('code');
-  });
-
-  it('redirects invalid_request for code_challenge_method=plain (PKCE downgrade, CVE-2025-4144 class)', async () => {
-    const client = await registerClient();
-    const response = await getAuthorize(client, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
-    expect(response.status).toBe(302);
-    const { target, params } = clientRedirect(response);
-    expect(target).toBe(CALLBACK);
-    expect(params).toMatchObject({ error: 'invalid_request', state: STATE, iss: ORIGIN });
-  });
-
-  it('redirects invalid_scope for a scope this server does not have, rather than dropping it', async () => {
-    const client = await registerClient();
-    const response = await getAuthorize(client, { scope: 'notes:read admin' });
-    expect(response.status).toBe(302);
-    const { target, params } = clientRedirect(response);
-    expect(target).toBe(CALLBACK);
-    expect(params).toMatchObject({ error: 'invalid_scope', state: STATE, iss: ORIGIN });
-    expect(params.error_description).toContain('admin');
+    if (error === 'invalid_scope') expect(params.error_description).toContain('admin');
   });
 });
 

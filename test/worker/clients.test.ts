@@ -203,8 +203,10 @@ describe('the resource parameter as clients send it', () => {
     const client = await registerClient();
     const { challenge } = await pkcePair();
     const response = await worker(authorizePath({ clientId: client.client_id, redirectUri: client.redirect_uris[0] as string, challenge, resource: 'https://other.example/mcp' }));
-    expect(response.status).toBe(302);
-    expect(new URL(response.headers.get('Location') as string).searchParams.get('error')).toBe('invalid_target');
+    // A self-registered client: the error is a page with the way back as a link (RFC 9700 §4.11.2).
+    expect(response.status).toBe(400);
+    expect(response.headers.get('Location')).toBeNull();
+    expect(await response.text()).toContain('error=invalid_target');
   });
 });
 

@@ -60,6 +60,17 @@ export async function registerClient(metadata: Record<string, unknown> = {}): Pr
   return response.json();
 }
 
+/** A client pre-registered through the admin API (ADMIN_TOKEN is set in the test env): one whose redirect URIs an administrator entered. */
+export async function registerTrustedClient(redirectUris: string[] = [CALLBACK]): Promise<RegisteredClient> {
+  const response = await worker('/admin/clients', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${String(Reflect.get(env, 'ADMIN_TOKEN'))}` },
+    body: JSON.stringify({ client_name: 'Pre-registered gateway', redirect_uris: redirectUris }),
+  });
+  if (response.status !== 201) throw new Error(`pre-registration failed: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
 export function basicAuth(client: RegisteredClient): string {
   return `Basic ${btoa(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`)}`;
 }
