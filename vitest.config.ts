@@ -18,6 +18,21 @@ function devSecrets(): Record<string, string> {
  */
 const TEST_ADMIN_TOKEN = 'test-admin-token-not-a-secret-0123456789';
 
+/**
+ * The workerd tests register hundreds of clients from one (absent) address: the configured rate
+ * limits are raised out of their way, and TIGHT_RATE_LIMIT (3 a minute) stands in for any of them in
+ * the tests that prove the limits (test/worker/rate-limits.test.ts).
+ */
+const UNLIMITED = { simple: { limit: 1_000_000, period: 60 as const } };
+const rateLimits = {
+  REGISTER_RATE_LIMIT: { namespace_id: '2001', ...UNLIMITED },
+  AUTHORIZE_RATE_LIMIT: { namespace_id: '2002', ...UNLIMITED },
+  TOKEN_ADDRESS_RATE_LIMIT: { namespace_id: '2003', ...UNLIMITED },
+  TOKEN_CLIENT_RATE_LIMIT: { namespace_id: '2004', ...UNLIMITED },
+  BEARER_FAILURE_RATE_LIMIT: { namespace_id: '2005', ...UNLIMITED },
+  TIGHT_RATE_LIMIT: { namespace_id: '2999', simple: { limit: 3, period: 60 as const } },
+};
+
 export default defineConfig({
   test: {
     projects: [
@@ -25,7 +40,7 @@ export default defineConfig({
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
         // Files share one module graph and storage (isolate: false): 4x faster, so tests never
         // assume an empty namespace (they use fresh ids and page through listings).
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], outboundService } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], ratelimits: rateLimits, outboundService } })],
         test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false, globalSetup: ['test/worker/global-setup.ts'] },
       },
       {

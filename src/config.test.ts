@@ -77,6 +77,19 @@ describe('parseConfig', () => {
     expect(problemsOf({ ...MINIMAL, ACCESS_TOKEN_TTL_SECONDS: 'never' })).toEqual([expect.stringContaining('ACCESS_TOKEN_TTL_SECONDS')]);
   });
 
+  it('refuses github-org: and github-login: SCOPE_POLICY rules when UPSTREAM is not github, naming the fix', () => {
+    const problems = problemsOf({ ...MINIMAL, SCOPE_POLICY: '{"notes:write": ["github-org:acme"]}' });
+    expect(problems).toEqual([expect.stringContaining('SCOPE_POLICY["notes:write"] has the rule "github-org:acme"')]);
+    expect(problems[0]).toContain('UPSTREAM is "oidc"');
+    expect(problems[0]).toContain('set UPSTREAM=github');
+    expect(problemsOf({ ...MINIMAL, UPSTREAM: 'oidc', SCOPE_POLICY: { 'notes:read': ['github-login:octocat'] } })).toEqual([expect.stringContaining('"github-login:octocat"')]);
+  });
+
+  it('accepts github-org: SCOPE_POLICY rules with UPSTREAM=github', () => {
+    const config = parseConfig({ ...MINIMAL, UPSTREAM: 'github', GITHUB_CLIENT_ID: 'gh-client', GITHUB_CLIENT_SECRET: 'gh-secret', SCOPE_POLICY: '{"notes:write": ["github-org:Acme"]}' });
+    expect(config.scopePolicy).toEqual({ 'notes:write': [{ kind: 'github-org', value: 'acme' }] });
+  });
+
   it('names GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET when UPSTREAM=github lacks them', () => {
     const problems = problemsOf({ SESSION_SECRET: MINIMAL.SESSION_SECRET, UPSTREAM: 'github' });
     expect(problems).toEqual(expect.arrayContaining([expect.stringContaining('GITHUB_CLIENT_ID'), expect.stringContaining('GITHUB_CLIENT_SECRET')]));
@@ -98,6 +111,22 @@ describe('parseConfig', () => {
 
   it('refuses an unknown MCP_TRANSPORT, naming the values it takes', () => {
     expect(problemsOf({ ...MINIMAL, MCP_TRANSPORT: 'durable-object' })).toEqual(['MCP_TRANSPORT must be "stateless" or "mcp-agent" (got "durable-object").']);
+  });
+
+  it.each([
+    [undefined, true],
+    ['off', false],
+    ['ON', true],
+  ])('reads RATE_LIMITS=%s', (value, on) => {
+    expect(parseConfig({ ...MINIMAL, ...(value !== undefined && { RATE_LIMITS: value }) }).rateLimits).toBe(on);
+  });
+
+  it('refuses RATE_LIMITS that is neither on nor off', () => {
+    expect(problemsOf({ ...MINIMAL, RATE_LIMITS: 'sometimes' })).toEqual(['RATE_LIMITS must be "on" or "off" (got "sometimes").']);
+  });
+
+  it.each(['ALLOWED_GITHUB_LOGINS', 'ALLOWED_GITHUB_ORGS'])('refuses %s with an upstream that is not GitHub: nobody could match it', (name) => {
+    expect(problemsOf({ ...MINIMAL, [name]: 'octocat' })).toEqual([expect.stringMatching(new RegExp(`^${name} applies only to UPSTREAM=github`))]);
   });
 
   it('refuses an unknown UPSTREAM', () => {

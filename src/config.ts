@@ -109,6 +109,11 @@ export interface Config {
   adminToken: string | undefined;
   /** What serves 2025-era Streamable HTTP on /mcp. Default `stateless`. */
   mcpTransport: McpTransportMode;
+  /**
+   * Whether the rate limits apply (`RATE_LIMITS`, default on). `off` is for load tests and test
+   * suites on this machine, and is refused on a deployed (non-loopback) origin (../setup.ts).
+   */
+  rateLimits: boolean;
   lifetimes: TokenLifetimes;
   kv: KvConfig;
 }
@@ -215,7 +220,12 @@ export function parseConfig(env: RawEnv): Config {
     if (!upstream.scopes.includes('openid')) problems.push('OIDC_SCOPES must include "openid".');
   }
 
-  const scopePolicy = parseScopePolicy(env.SCOPE_POLICY);
+  if (upstream.kind !== 'github') {
+    for (const name of ['ALLOWED_GITHUB_LOGINS', 'ALLOWED_GITHUB_ORGS']) {
+      if (read(name) !== undefined) problems.push(`${name} applies only to UPSTREAM=github (UPSTREAM is "${upstream.kind}"), so nobody could match it: remove it or set UPSTREAM=github.`);
+    }
+  }
+  const scopePolicy = parseScopePolicy(env.SCOPE_POLICY, upstream.kind);
   problems.push(...scopePolicy.problems);
 
   const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
@@ -226,6 +236,9 @@ export function parseConfig(env: RawEnv): Config {
   const transport = (read('MCP_TRANSPORT') ?? 'stateless').toLowerCase();
   const mcpTransport = MCP_TRANSPORT_MODES.find((mode) => mode === transport);
   if (!mcpTransport) problems.push(`MCP_TRANSPORT must be "stateless" or "mcp-agent" (got "${transport}").`);
+
+  const limits = (read('RATE_LIMITS') ?? 'on').toLowerCase();
+  if (limits !== 'on' && limits !== 'off') problems.push(`RATE_LIMITS must be "on" or "off" (got "${limits}").`);
 
   const layer = (read('CONSISTENCY_LAYER') ?? 'on').toLowerCase();
   if (layer !== 'on' && layer !== 'off') problems.push(`CONSISTENCY_LAYER must be "on" or "off" (got "${layer}").`);
@@ -254,6 +267,7 @@ export function parseConfig(env: RawEnv): Config {
     allowedOrigins: list('ALLOWED_ORIGINS').map((origin) => origin.replace(/\/+$/, '')),
     adminToken,
     mcpTransport: mcpTransport ?? 'stateless',
+    rateLimits: limits !== 'off',
     lifetimes: {
       accessTokenSeconds: seconds('ACCESS_TOKEN_TTL_SECONDS', 3_600),
       refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),

@@ -4,9 +4,11 @@
  * itself, guards /mcp and /sse, and passes the rest (/authorize, /callback, /) to the sign-in app.
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import { rateLimitedPage } from './auth/pages';
 import type { Config } from './config';
 import { boundedBearer } from './guard/bearer';
-import { screenOAuthRequest } from './guard/oauth-requests';
+import { screenOAuthRequest, tokenClientId } from './guard/oauth-requests';
+import { clientAddress, rateLimitedJson, RETRY_AFTER_SECONDS, withinLimit } from './guard/rate-limits';
 import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
 import { withoutInternalHeaders } from './mcp/internal-headers';
 import { AUTHORIZE_PATH, createProvider, REGISTER_PATH, TOKEN_PATH } from './provider';
@@ -94,16 +96,54 @@ async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise
     const origin = request.headers.get('Origin');
     if (origin !== null && !isAllowedOrigin(origin, resource, config.allowedOrigins)) return foreignOriginResponse();
     const screened = boundedBearer(withoutInternalHeaders(request));
-    const response = withEndpointChallenge(await provider.fetch(screened, found.env, ctx), url.pathname, resource);
+    let response = await provider.fetch(screened, found.env, ctx);
+    if (response.status === 401 && screened.headers.has('Authorization') && !(await withinLimit(env, 'bearerFailure', clientAddress(request)))) response = rateLimitedJson('bearerFailure');
+    response = withEndpointChallenge(response, url.pathname, resource);
     // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
     return origin === null ? response : exposeMcpHeaders(response);
   }
   const metadata = pathSuffixedResourceMetadata(request, url, resource);
   if (metadata) return metadata;
+  if (url.pathname === REGISTER_PATH) {
+    const refused = refusedBrowserRegistration(request, resource, config);
+    if (refused) return refused;
+  }
+  const limited = await addressLimit(request, url, env);
+  if (limited) return limited;
   const screened = await screenOAuthRequest(request, url, resource, { authorize: AUTHORIZE_PATH, token: TOKEN_PATH, register: REGISTER_PATH });
   if (screened instanceof Response) return screened;
+  if (url.pathname === TOKEN_PATH && request.method === 'POST') {
+    const clientId = await tokenClientId(screened);
+    if (clientId !== undefined && !(await withinLimit(env, 'tokenClient', clientId))) return rateLimitedJson('tokenClient');
+  }
   const response = await provider.fetch(screened, found.env, ctx);
   return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
+}
+
+/** The per-address limits of the endpoints anyone may call; preflights are not counted. */
+async function addressLimit(request: Request, url: URL, env: Env): Promise<Response | undefined> {
+  if (request.method === 'OPTIONS') return undefined;
+  const address = clientAddress(request);
+  if (url.pathname === REGISTER_PATH && request.method === 'POST' && !(await withinLimit(env, 'register', address))) return rateLimitedJson('register');
+  if (url.pathname === TOKEN_PATH && request.method === 'POST' && !(await withinLimit(env, 'tokenAddress', address))) return rateLimitedJson('tokenAddress');
+  if (url.pathname === AUTHORIZE_PATH && !(await withinLimit(env, 'authorize', address))) return rateLimitedPage(RETRY_AFTER_SECONDS);
+  return undefined;
+}
+
+/**
+ * Dynamic registration from a web page. Every client registered is kept for months, and a page
+ * on any site could make each visitor's browser register one; so a browser may register only from
+ * an origin this server serves browsers to (its own, or ALLOWED_ORIGINS). Server-side clients send
+ * no Origin and are unaffected; a preflight from any other origin gets no CORS permission.
+ */
+function refusedBrowserRegistration(request: Request, resource: string, config: Config): Response | undefined {
+  const origin = request.headers.get('Origin');
+  if (origin === null || isAllowedOrigin(origin, resource, config.allowedOrigins)) return undefined;
+  if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: { Vary: 'Origin' } });
+  return Response.json(
+    { error: 'invalid_client_metadata', error_description: 'Clients may not be registered from this web origin.' },
+    { status: 403, headers: { 'Cache-Control': 'no-store', Vary: 'Origin' } },
+  );
 }
 
 export default {

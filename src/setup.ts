@@ -7,12 +7,19 @@
  */
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config';
 import { DEV_OIDC_CLIENT_SECRET, DEV_SESSION_SECRET } from './dev-defaults';
+import { RATE_LIMIT_BINDINGS } from './guard/rate-limits';
 
 const REQUIRED_BINDINGS = [
   { name: 'OAUTH_KV', kind: 'KV namespace', fix: 'Add it under "kv_namespaces" in wrangler.jsonc (create one with `npx wrangler kv namespace create OAUTH_KV`).', is: isKvNamespace },
   { name: 'MCP_OBJECT', kind: 'Durable Object namespace for McpSessionAgent', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "McpSessionAgent", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'KV_JOURNAL', kind: 'Durable Object namespace for KvJournal', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "KvJournal", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'USER_NOTES', kind: 'Durable Object namespace for UserNotes', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "UserNotes", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
+  ...RATE_LIMIT_BINDINGS.map((name) => ({
+    name,
+    kind: 'rate limiting binding',
+    fix: `Add it under "ratelimits" in wrangler.jsonc (see the README, "Rate limits").`,
+    is: isRateLimiter,
+  })),
 ] as const;
 
 export type SetupResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -54,6 +61,7 @@ export function deploymentProblems(config: Config, origin: string): string[] {
   if (isLoopbackHost(new URL(origin).hostname)) return [];
   const problems: string[] = [];
   if (config.kv.simulatedLocations !== undefined) problems.push('SIMULATE_KV_LOCATIONS simulates Workers KV for tests and demonstrations and is refused on a deployed origin: remove it.');
+  if (!config.rateLimits) problems.push('RATE_LIMITS=off is for load tests on this machine and is refused on a deployed origin: remove it (the limits are set in wrangler.jsonc).');
   if (config.sessionSecret === DEV_SESSION_SECRET) problems.push('SESSION_SECRET is the development value from .dev.vars.example: run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters of your own.');
   if (config.upstream.kind === 'oidc') {
     if (config.upstream.clientSecret === DEV_OIDC_CLIENT_SECRET) problems.push("OIDC_CLIENT_SECRET is the local dev IdP's value from .dev.vars.example: run `npx wrangler secret put OIDC_CLIENT_SECRET` with your IdP's client secret.");
@@ -83,6 +91,10 @@ function problemSubject(problem: string): string {
 
 function isKvNamespace(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof Reflect.get(value, 'get') === 'function' && typeof Reflect.get(value, 'put') === 'function' && typeof Reflect.get(value, 'list') === 'function';
+}
+
+function isRateLimiter(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof Reflect.get(value, 'limit') === 'function';
 }
 
 function isDurableObjectNamespace(value: unknown): boolean {

@@ -14,6 +14,7 @@ import type { ProtectedResource } from './protected-resource.ts';
 import { register } from './registration.ts';
 import type { ServerMetadata } from './server-metadata.ts';
 import { clientRequest, type RegisteredClient } from './token-endpoint.ts';
+import { refusedUrl, URL_POLICY_FIX } from './url-policy.ts';
 
 export interface TokenSet {
   accessToken: string;
@@ -40,6 +41,14 @@ export async function checkAuthorization(ctx: DoctorContext, resource: Protected
   const { checklist, http } = ctx;
   const scope = selectScope(ctx.options.scope, resource);
   const asServer = { issuer: server.issuer, authorization_endpoint: server.authorizationEndpoint };
+
+  // Step 2 refuses such an endpoint already; checked again where a browser is pointed at it.
+  const refused = refusedUrl('authorization_endpoint', server.authorizationEndpoint);
+  if (refused) {
+    checklist.fail('authorization.redirect', refused, URL_POLICY_FIX);
+    checklist.block('no sign-in (authorization.redirect)');
+    return undefined;
+  }
 
   let client = confidential;
   let start: AuthorizationStart;
@@ -69,7 +78,10 @@ export async function checkAuthorization(ctx: DoctorContext, resource: Protected
         start = await startAuthorization(asServer, { client_id: client.clientId }, { redirectUri: client.redirectUri, resource: resource.resourceIndicator, scope });
         http.addSecret(start.codeVerifier);
         ctx.say(`\nSign in to continue: ${start.url.href}\n(waiting up to ${Math.round((ctx.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS) / 60_000)} min for the browser to come back)\n`);
-        if (ctx.options.openBrowser !== false) openInBrowser(start.url.href);
+        if (ctx.options.openBrowser !== false) {
+          const opened = openInBrowser(start.url.href);
+          if (!opened.opened) throw new Error(`not opened: ${opened.refused}`);
+        }
         callback = await receiver.waitForCallback(ctx.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS);
       } finally {
         await receiver.close();

@@ -2,8 +2,9 @@
  * The interactive sign-in's receiving end (RFC 8252 §7.3): a one-shot HTTP server on the loopback
  * interface that the user's browser is sent back to, and a way to open that browser.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:http';
+import { urlProblem } from './url-policy.ts';
 
 export interface LoopbackReceiver {
   /** `http://127.0.0.1:<port>/callback`: an IP literal, as RFC 8252 §8.3 recommends over `localhost`. */
@@ -55,12 +56,48 @@ export async function startLoopbackReceiver(): Promise<LoopbackReceiver> {
   };
 }
 
-/** Best effort: the URL is always printed too, for machines without a desktop. */
-export function openInBrowser(url: string): void {
-  const [command, args] =
-    process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url.replaceAll('&', '^&')]] : ['xdg-open', [url]];
+/** The part of `child_process.spawn` the opener uses; injectable for tests. */
+export type SpawnLike = (command: string, args: readonly string[], options: SpawnOptions) => { on(event: 'error', listener: (error: Error) => void): unknown; unref(): void };
+
+export interface OpenerOptions {
+  spawn?: SpawnLike;
+  platform?: NodeJS.Platform;
+  /** For `SystemRoot` on Windows. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export type OpenResult = { opened: true; command: string; args: string[] } | { opened: false; refused: string };
+
+/**
+ * The system's URL opener and its arguments, the URL always one argument of its own, for a program
+ * started without a shell:
+ * - Linux and the BSDs: `xdg-open <url>`; macOS: `open <url>`. A URL that passed {@link urlProblem}
+ *   starts with `http`, so neither can take it for an option.
+ * - Windows: `rundll32.exe url.dll,FileProtocolHandler <url>`, which hands the URL to the default
+ *   browser. Not `cmd /c start`: cmd re-parses its command line, so `&`, `|` or `^` in a URL (all
+ *   legal in a path or query) would run commands. By full path under %SystemRoot%, because a program
+ *   named without a path is looked up in the current directory first on Windows.
+ */
+export function openerCommand(url: string, platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): { command: string; args: string[] } {
+  if (platform === 'darwin') return { command: 'open', args: [url] };
+  if (platform === 'win32') return { command: `${env.SystemRoot ?? env.windir ?? 'C:\\Windows'}\\System32\\rundll32.exe`, args: ['url.dll,FileProtocolHandler', url] };
+  return { command: 'xdg-open', args: [url] };
+}
+
+/**
+ * Opens `url` in the user's browser, if it is https or http on loopback; anything else (another
+ * scheme, plain http elsewhere, not a URL) is refused and nothing is started. Best effort: the URL is
+ * always printed too, for machines without a desktop.
+ */
+export function openInBrowser(url: string, options: OpenerOptions = {}): OpenResult {
+  const problem = urlProblem(url);
+  if (problem) return { opened: false, refused: `${url} ${problem}` };
+  // The parsed form: what was checked is exactly what is opened.
+  const { command, args } = openerCommand(new URL(url).href, options.platform, options.env);
+  const start: SpawnLike = options.spawn ?? spawn;
   try {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true });
+    // No shell anywhere: the URL reaches the opener as one argv element, never as command text.
+    const child = start(command, args, { stdio: 'ignore', detached: true, shell: false, windowsHide: true });
     child.on('error', () => {
       // No opener on this machine: the printed URL is the way.
     });
@@ -68,4 +105,5 @@ export function openInBrowser(url: string): void {
   } catch {
     // As above.
   }
+  return { opened: true, command, args };
 }

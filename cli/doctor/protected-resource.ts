@@ -7,6 +7,7 @@
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
 import { errorMessage, firstJsonDocument } from './http.ts';
+import { refusedUrl, URL_POLICY_FIX } from './url-policy.ts';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
 
@@ -141,6 +142,12 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
     const bearer = parseChallenges(header).find((challenge) => challenge.scheme.toLowerCase() === 'bearer');
     challengeUrl = bearer?.params.resource_metadata;
     challengeScope = bearer?.params.scope;
+    // A metadata URL the doctor will not fetch: reported, and the well-known URLs are tried instead.
+    const refused = challengeUrl === undefined ? undefined : refusedUrl('resource_metadata', challengeUrl);
+    if (refused) {
+      if (status === 401) checklist.failOrWarn('resource.challenge-metadata', `the challenge's ${refused}`, URL_POLICY_FIX);
+      challengeUrl = undefined;
+    }
     if (status === 401 && bearer) {
       checklist.pass('resource.challenge', `401, WWW-Authenticate: Bearer${bearer.params.realm ? ` realm="${bearer.params.realm}"` : ''}, …`);
     } else if (status === 401) {
@@ -244,6 +251,13 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
   if (!issuer) {
     checklist.fail('resource.authorization-servers', 'no authorization_servers in the metadata', 'List your authorization server\'s issuer URL in authorization_servers (RFC 9728 §2).');
     checklist.block('no authorization server named');
+    return undefined;
+  }
+  // Its metadata is fetched from URLs built on the issuer.
+  const refusedIssuer = refusedUrl('the authorization server', issuer);
+  if (refusedIssuer) {
+    checklist.fail('resource.authorization-servers', refusedIssuer, URL_POLICY_FIX);
+    checklist.block('the authorization server is refused (resource.authorization-servers)');
     return undefined;
   }
   checklist.pass('resource.authorization-servers', issuer);

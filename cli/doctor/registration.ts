@@ -55,7 +55,7 @@ export async function checkRegistration(ctx: DoctorContext, server: ServerMetada
   const callbackUrl = ctx.options.callbackUrl ?? DEFAULT_CALLBACK_URL;
   await checkUnknownClient(ctx, server);
   if (!endpoint) {
-    checklist.block('no registration_endpoint (server.registration-endpoint)');
+    checklist.block(typeof server.metadata.registration_endpoint !== 'string' || server.metadata.registration_endpoint === '' ? 'no registration_endpoint (server.registration-endpoint)' : 'the registration_endpoint is refused (server.registration-endpoint)');
     return undefined;
   }
 

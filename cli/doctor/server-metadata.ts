@@ -7,6 +7,7 @@
 import { stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
 import { firstJsonDocument } from './http.ts';
 import type { ProtectedResource } from './protected-resource.ts';
+import { refusedUrl, URL_POLICY_FIX } from './url-policy.ts';
 
 export type TokenAuthMethod = 'client_secret_basic' | 'client_secret_post';
 
@@ -72,9 +73,16 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
     );
   }
 
+  // Every endpoint is checked before anything is sent to it or a browser is pointed at it.
   const authorizationEndpoint = stringField(metadata, 'authorization_endpoint');
   const tokenEndpoint = stringField(metadata, 'token_endpoint');
-  if (authorizationEndpoint && tokenEndpoint) {
+  const refusedEndpoints = [
+    authorizationEndpoint && refusedUrl('authorization_endpoint', authorizationEndpoint),
+    tokenEndpoint && refusedUrl('token_endpoint', tokenEndpoint),
+  ].filter((refusal): refusal is string => Boolean(refusal));
+  if (refusedEndpoints.length > 0) {
+    checklist.fail('server.endpoints', refusedEndpoints.join('; '), URL_POLICY_FIX);
+  } else if (authorizationEndpoint && tokenEndpoint) {
     checklist.pass('server.endpoints', `${authorizationEndpoint}, ${tokenEndpoint}`);
   } else {
     checklist.fail(
@@ -84,8 +92,12 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
     );
   }
 
-  const registrationEndpoint = stringField(metadata, 'registration_endpoint');
-  if (registrationEndpoint) {
+  const advertisedRegistration = stringField(metadata, 'registration_endpoint');
+  const refusedRegistration = advertisedRegistration && refusedUrl('registration_endpoint', advertisedRegistration);
+  const registrationEndpoint = refusedRegistration ? undefined : advertisedRegistration;
+  if (refusedRegistration) {
+    checklist.fail('server.registration-endpoint', refusedRegistration, URL_POLICY_FIX);
+  } else if (registrationEndpoint) {
     checklist.pass('server.registration-endpoint', registrationEndpoint);
   } else {
     checklist.fail(
@@ -138,8 +150,12 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
     );
   }
 
-  const revocationEndpoint = stringField(metadata, 'revocation_endpoint');
-  if (revocationEndpoint) {
+  const advertisedRevocation = stringField(metadata, 'revocation_endpoint');
+  const refusedRevocation = advertisedRevocation && refusedUrl('revocation_endpoint', advertisedRevocation);
+  const revocationEndpoint = refusedRevocation ? undefined : advertisedRevocation;
+  if (refusedRevocation) {
+    checklist.warn('server.revocation-endpoint', refusedRevocation, URL_POLICY_FIX);
+  } else if (revocationEndpoint) {
     checklist.pass('server.revocation-endpoint', revocationEndpoint);
   } else {
     checklist.warn('server.revocation-endpoint', 'no revocation_endpoint', 'Support RFC 7009 revocation and advertise revocation_endpoint, so a gateway can revoke tokens when a server is removed.');
@@ -155,6 +171,10 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
     );
   }
 
+  if (refusedEndpoints.length > 0) {
+    checklist.block('the authorization server\'s endpoints are refused (server.endpoints)');
+    return undefined;
+  }
   if (!authorizationEndpoint || !tokenEndpoint) {
     checklist.block('the authorization server lacks its endpoints');
     return undefined;

@@ -99,6 +99,14 @@ export function requestErrorPage(description: string, back: URL) {
   );
 }
 
+/** 429 for a browser: too many sign-in requests from this address (../guard/rate-limits.ts). */
+export async function rateLimitedPage(retryAfterSeconds = 60): Promise<Response> {
+  const page = await errorPage('Too many sign-in requests', `Too many sign-in requests came from your network. Wait ${retryAfterSeconds} seconds, then start again from the app.`);
+  const headers = pageHeaders();
+  headers.set('Retry-After', String(retryAfterSeconds));
+  return new Response(page, { status: 429, headers });
+}
+
 export function homePage(origin: string) {
   return layout(
     'MCP server',

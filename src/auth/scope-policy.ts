@@ -8,10 +8,11 @@
  *   `email:<address>`        a verified email address
  *   `domain:<domain>`        a verified email address at that domain
  *   `claim:<name>=<value>`   an OIDC claim equal to, or (for arrays such as `groups`) containing, value
- *   `github-login:<login>`   a GitHub login
- *   `github-org:<org>`       a GitHub organisation member
+ *   `github-login:<login>`   a GitHub login                (UPSTREAM=github only)
+ *   `github-org:<org>`       a GitHub organisation member  (UPSTREAM=github only; asks GitHub for read:org)
  * Example: `{"notes:write": ["domain:example.com", "claim:groups=editors"]}`.
  */
+import type { UpstreamKind } from '../config';
 import type { UpstreamIdentity } from '../upstream/types';
 import { ALL_SCOPES, isScope, type Scope } from './scopes';
 
@@ -22,8 +23,16 @@ export type ScopeRule =
 
 export type ScopePolicy = Partial<Record<Scope, ScopeRule[]>>;
 
-/** Parses the policy; returns the problems instead when it has any, each naming the offending entry. */
-export function parseScopePolicy(raw: unknown): { policy: ScopePolicy; problems: string[] } {
+/** The rules only a GitHub sign-in can satisfy. */
+const GITHUB_RULE_KINDS: ReadonlySet<ScopeRule['kind']> = new Set(['github-login', 'github-org']);
+
+/**
+ * Parses the policy; returns the problems instead when it has any, each naming the offending entry.
+ * `upstream` is the configured UPSTREAM: a `github-login:` or `github-org:` rule under any other
+ * upstream could never match, so the scope it guards would silently be granted to nobody; it is
+ * refused here instead, at configuration time.
+ */
+export function parseScopePolicy(raw: unknown, upstream: UpstreamKind): { policy: ScopePolicy; problems: string[] } {
   const problems: string[] = [];
   const policy: ScopePolicy = {};
   if (raw === undefined || raw === null || raw === '') return { policy, problems };
@@ -50,7 +59,11 @@ export function parseScopePolicy(raw: unknown): { policy: ScopePolicy; problems:
     policy[scope] = [];
     for (const rule of rules) {
       const parsed = typeof rule === 'string' ? parseRule(rule) : undefined;
-      if (parsed) policy[scope].push(parsed);
+      if (parsed && GITHUB_RULE_KINDS.has(parsed.kind) && upstream !== 'github') {
+        problems.push(
+          `SCOPE_POLICY["${scope}"] has the rule ${JSON.stringify(rule)}, which only a GitHub sign-in can match, but UPSTREAM is "${upstream}": set UPSTREAM=github, or use email:, domain:, user: or claim: rules with this identity provider.`,
+        );
+      } else if (parsed) policy[scope].push(parsed);
       else problems.push(`SCOPE_POLICY["${scope}"] has an unknown rule ${JSON.stringify(rule)}; use *, user:, email:, domain:, claim:name=value, github-login: or github-org:.`);
     }
   }
@@ -71,6 +84,11 @@ function parseRule(rule: string): ScopeRule | undefined {
   if (kind === 'user') return { kind, value };
   if (kind === 'email' || kind === 'domain' || kind === 'github-login' || kind === 'github-org') return { kind, value: value.toLowerCase() };
   return undefined;
+}
+
+/** Whether any rule names a GitHub organisation: then sign-in must ask for `read:org` and fetch the user's organisations. */
+export function scopePolicyNamesGithubOrgs(policy: ScopePolicy): boolean {
+  return Object.values(policy).some((rules) => rules.some((rule) => rule.kind === 'github-org'));
 }
 
 /** The scopes among `requested` that `identity` (signed in as `userId`) may be granted. */

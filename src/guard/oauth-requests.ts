@@ -87,6 +87,17 @@ async function screenTokenRequest(request: Request, canonical: string): Promise<
   return new Request(request, { headers, body: screened.toString() });
 }
 
+/**
+ * The client a (screened) token request names: HTTP Basic first, else the `client_id` parameter;
+ * undefined when it names none. Reads a copy of the body, which screening has already bounded.
+ */
+export async function tokenClientId(request: Request): Promise<string | undefined> {
+  const basic = basicCredentials(request.headers.get('Authorization'));
+  if (basic) return basic.clientId;
+  if (request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return undefined;
+  return new URLSearchParams(await request.clone().text()).get('client_id') ?? undefined;
+}
+
 /** Why a client id cannot be one of ours (and must not be fetched), or undefined. */
 function clientIdProblem(clientId: string): string | undefined {
   if (byteLength(clientId) > MAX_CLIENT_ID_BYTES) return 'too long';

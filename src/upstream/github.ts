@@ -3,12 +3,25 @@
  * identity comes from its REST API with the access token, which is then dropped.
  *
  * @see https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps
+ * @see https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
  */
 import * as oauth from 'oauth4webapi';
-import { isLoopbackHost, type GithubUpstreamConfig } from '../config';
-import { UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
+import { scopePolicyNamesGithubOrgs } from '../auth/scope-policy';
+import { isLoopbackHost, type Config, type GithubUpstreamConfig } from '../config';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
 
 const GITHUB_API_VERSION = '2022-11-28';
+
+/** GitHub's largest page ("Using pagination in the REST API": `per_page` is at most 100). */
+const ORGS_PER_PAGE = 100;
+
+/**
+ * At most this many pages of `/user/orgs` per sign-in: 1,000 organisations. Each page is a request the
+ * user waits for in the browser, no plausible account belongs to more, and the bound stops an API
+ * that keeps answering `rel="next"`. A longer list is cut short and logged; since sign-in and scope
+ * policy rules only ever admit, a cut list can withhold access but never grant it.
+ */
+const MAX_ORG_PAGES = 10;
 
 interface GithubUser {
   id: number;
@@ -23,8 +36,26 @@ interface GithubEmail {
   verified: boolean;
 }
 
-interface GithubOrg {
-  login: string;
+/**
+ * Whether sign-in must ask for `read:org` and fetch the user's organisations: when the sign-in
+ * allowlist (`ALLOWED_GITHUB_ORGS`) or a `github-org:` rule of `SCOPE_POLICY` names one. Otherwise
+ * neither is done: ask for no more than policy uses.
+ */
+export function needsGithubOrgs(config: Pick<Config, 'signInPolicy' | 'scopePolicy'>): boolean {
+  return config.signInPolicy.githubOrgs.length > 0 || scopePolicyNamesGithubOrgs(config.scopePolicy);
+}
+
+/**
+ * The `rel="next"` target of a `Link` header (RFC 8288), as GitHub sends it for a page that has a
+ * next one: `<https://api.github.com/user/orgs?per_page=100&page=2>; rel="next", <…>; rel="last"`.
+ */
+export function nextPageLink(header: string | null): string | undefined {
+  if (!header) return undefined;
+  for (const [, target, params = ''] of header.matchAll(/<([^>]*)>((?:\s*;\s*[^;,]*)*)/g)) {
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))/i.exec(params);
+    if ((rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/).includes('next')) return target;
+  }
+  return undefined;
 }
 
 export function createGithubAdapter(config: GithubUpstreamConfig, options: { needOrgs: boolean }, fetchImpl: typeof fetch = fetch): UpstreamAdapter {
@@ -38,26 +69,70 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
   const http = {
     [oauth.customFetch]: fetchImpl,
     [oauth.allowInsecureRequests]: web.protocol === 'http:' && isLoopbackHost(web.hostname),
+    signal: () => AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
   };
-  // read:org only when an organisation allowlist needs it: ask for no more than policy uses.
+  // read:org only when an organisation allowlist or a github-org: scope rule needs it (needsGithubOrgs).
   const scopes = ['read:user', 'user:email', ...(options.needOrgs ? ['read:org'] : [])];
+  const apiBase = new URL(`${config.apiUrl}/`);
 
-  async function api<T>(path: string, token: string): Promise<T> {
-    let response: Response;
+  /** One API request: its answer when 2xx, as JSON; an {@link UpstreamError} otherwise. `path` is for logs. */
+  async function get(url: URL, token: string): Promise<{ body: unknown; response: Response }> {
+    const path = `${url.pathname}${url.search}`;
     try {
-      response = await fetchImpl(`${config.apiUrl}${path}`, {
+      const response = await fetchImpl(url.href, {
         headers: {
           Authorization: `Bearer ${token}`,
           Accept: 'application/vnd.github+json',
           'X-GitHub-Api-Version': GITHUB_API_VERSION,
           'User-Agent': 'mcp-workers-oauth',
         },
+        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
       });
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new UpstreamError('upstream_error', 'GitHub refused to share your profile. Please start again.', `GET ${path}: HTTP ${response.status}`);
+      }
+      let body: unknown;
+      try {
+        body = await response.json();
+      } catch (error) {
+        if (isTimeout(error)) throw error;
+        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `GET ${path}: not JSON`);
+      }
+      return { body, response };
     } catch (error) {
+      if (error instanceof UpstreamError) throw error;
       throw new UpstreamError('upstream_unavailable', 'GitHub could not be reached. Try again shortly.', `GET ${path}: ${String(error)}`);
     }
-    if (!response.ok) throw new UpstreamError('upstream_error', 'GitHub refused to share your profile. Please start again.', `GET ${path}: HTTP ${response.status}`);
-    return (await response.json()) as T;
+  }
+
+  async function api<T>(path: string, token: string): Promise<T> {
+    return (await get(new URL(path.slice(1), apiBase), token)).body as T;
+  }
+
+  /**
+   * Every organisation of the user, lowercase: `/user/orgs` page by page, following GitHub's
+   * `Link: rel="next"`, up to {@link MAX_ORG_PAGES}. A next link must stay under the API base URL,
+   * since the user's token goes with it.
+   */
+  async function organisations(token: string): Promise<string[]> {
+    const orgs: string[] = [];
+    let url: URL | undefined = new URL(`user/orgs?per_page=${ORGS_PER_PAGE}`, apiBase);
+    for (let page = 1; url && page <= MAX_ORG_PAGES; page++) {
+      const { body, response }: { body: unknown; response: Response } = await get(url, token);
+      if (!Array.isArray(body)) throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', 'GET /user/orgs: not a list');
+      for (const org of body) {
+        const login: unknown = typeof org === 'object' && org !== null ? Reflect.get(org, 'login') : undefined;
+        if (typeof login === 'string') orgs.push(login.toLowerCase());
+      }
+      const next = nextPageLink(response.headers.get('link'));
+      url = next === undefined ? undefined : new URL(next, url);
+      if (url && (url.origin !== apiBase.origin || !url.pathname.startsWith(apiBase.pathname))) {
+        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `GET /user/orgs: rel="next" points outside ${config.apiUrl}`);
+      }
+    }
+    if (url) console.warn(JSON.stringify({ event: 'github_orgs_truncated', pages: MAX_ORG_PAGES, orgs: orgs.length }));
+    return orgs;
   }
 
   return {
@@ -104,10 +179,15 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
         if (error instanceof UpstreamError) throw error;
         throw new UpstreamError('upstream_unavailable', 'GitHub could not complete the sign-in. Try again shortly.', `token: ${String(error)}`);
       }
-      const user = await api<GithubUser>('/user', accessToken);
-      const emails = await api<GithubEmail[]>('/user/emails', accessToken);
+      const [user, emails, orgs] = await Promise.all([
+        api<GithubUser>('/user', accessToken),
+        api<GithubEmail[]>('/user/emails', accessToken),
+        options.needOrgs ? organisations(accessToken) : undefined,
+      ]);
+      if (typeof user !== 'object' || user === null || typeof user.id !== 'number' || typeof user.login !== 'string' || !Array.isArray(emails)) {
+        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', 'GET /user, /user/emails: not the documented shape');
+      }
       const primary = emails.find((email) => email.primary && email.verified) ?? emails.find((email) => email.verified);
-      const orgs = options.needOrgs ? (await api<GithubOrg[]>('/user/orgs?per_page=100', accessToken)).map((org) => org.login.toLowerCase()) : undefined;
       return {
         upstream: 'github',
         subject: String(user.id),
@@ -119,4 +199,8 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
       };
     },
   };
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }

@@ -4,8 +4,8 @@
  * oauth4webapi.
  */
 import * as oauth from 'oauth4webapi';
-import { isLoopbackHost, type OidcUpstreamConfig } from '../config';
-import { UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
+import { httpsOrLoopbackProblem, isLoopbackHost, type OidcUpstreamConfig } from '../config';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
 
 /** Discovery documents change rarely; an hour bounds how long a key or endpoint rotation goes unseen. */
 const DISCOVERY_CACHE_MS = 60 * 60 * 1000;
@@ -18,14 +18,36 @@ interface CachedDiscovery {
 
 const discoveryCache = new Map<string, CachedDiscovery>();
 
+/** The discovery document's URLs the Worker fetches (with the code, the IdP's tokens) or sends the browser to. */
+const DISCOVERED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri'] as const;
+
+/**
+ * What is wrong with the endpoints a discovery document names: each must be https, or http on a
+ * loopback host, as config.ts demands of the issuer itself. oauth4webapi enforces https on what it
+ * fetches only while insecure requests are off, and they are on for a loopback issuer (the dev IdP),
+ * whose document could otherwise send the code and tokens to plain http anywhere; and it never sees
+ * the authorization endpoint, which only the browser is sent to.
+ */
+export function discoveredEndpointProblems(server: oauth.AuthorizationServer): string[] {
+  return DISCOVERED_ENDPOINTS.flatMap((name) => {
+    const value: unknown = server[name];
+    if (value === undefined) return [];
+    const problem = typeof value === 'string' ? httpsOrLoopbackProblem(value) : 'must be a URL string';
+    return problem ? [`${name} ${problem} (got ${JSON.stringify(value)})`] : [];
+  });
+}
+
 export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof fetch = fetch): UpstreamAdapter {
   const issuer = new URL(config.issuer);
   const client: oauth.Client = { client_id: config.clientId };
   const clientAuth = oauth.ClientSecretBasic(config.clientSecret);
   const http = {
     [oauth.customFetch]: fetchImpl,
-    // Plain http only for an issuer on this machine (the dev IdP); config.ts refuses any other http issuer.
+    // Plain http only for an issuer on this machine (the dev IdP); config.ts refuses any other http issuer,
+    // and discover() any endpoint that is neither https nor loopback.
     [oauth.allowInsecureRequests]: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname),
+    // A fresh deadline for each request (discovery, token, keys, userinfo).
+    signal: () => AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
   };
   const upstream = `oidc:${issuer.host}`;
 
@@ -35,6 +57,9 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
     const server = await unavailableOnFailure('discovery', async () =>
       oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...http, algorithm: 'oidc' })),
     );
+    // Checked before the document is cached or used: nothing is fetched from, or redirected to, a refused URL.
+    const problems = discoveredEndpointProblems(server);
+    if (problems.length > 0) throw new UpstreamError('invalid_response', 'The identity provider is misconfigured.', `discovery: ${problems.join('; ')}`);
     const fresh = { server, fetchedAt: Date.now(), jwks: {} };
     discoveryCache.set(config.issuer, fresh);
     return fresh;

@@ -4,6 +4,14 @@
  */
 import { hex } from '../crypto';
 
+/**
+ * The deadline of every request the Worker makes to an upstream (discovery, keys, token, userinfo,
+ * GitHub's API). The user is waiting in a browser on each of them, and a healthy IdP answers in well
+ * under a second; after 10 s a hung IdP becomes a `temporarily_unavailable` for the client instead
+ * of a sign-in that never ends.
+ */
+export const UPSTREAM_TIMEOUT_MS = 10_000;
+
 /** Per-sign-in secrets, kept server-side (encrypted by the provider's `beginUpstream`) until the callback. */
 export interface UpstreamFlow {
   /** PKCE code verifier for the upstream authorization request. */

@@ -12,7 +12,8 @@ import { startSystem, type RunningSystem } from '../../scripts/system.ts';
 import { McpWire } from '../support/mcp-wire.ts';
 
 const CALLBACK = 'https://mcp-manager.test/oauth/callback';
-const SIMULATION = { SIMULATE_KV_LOCATIONS: '3', SIMULATE_KV_DELAY_MS: '30000' };
+// RATE_LIMITS=off: 100 flows from one loopback address are far over the registration and authorization limits.
+const SIMULATION = { SIMULATE_KV_LOCATIONS: '3', SIMULATE_KV_DELAY_MS: '30000', RATE_LIMITS: 'off' };
 const RUNS = 100;
 
 const systems: RunningSystem[] = [];

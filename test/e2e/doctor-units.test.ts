@@ -2,18 +2,22 @@
  * The doctor's pure parts, without a server: redaction, the retry helper, challenge parsing, the
  * discovery URL orders, resource coverage, the MCP wire probes (request shapes, answers read from
  * JSON, SSE and garbage, what they say about protocol revisions and header checks), the command
- * line and the checklist's shape.
+ * line, the checklist's shape, and which URLs from a server are fetched or opened, and how the
+ * browser is opened (without a shell).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDoctorArgs } from '../../cli/doctor/args.ts';
-import { checkCallback } from '../../cli/doctor/authorization.ts';
-import { Checklist, ITEM_IDS } from '../../cli/doctor/checklist.ts';
+import { checkAuthorization, checkCallback } from '../../cli/doctor/authorization.ts';
+import { Checklist, ITEM_IDS, type ItemId } from '../../cli/doctor/checklist.ts';
+import type { DoctorContext } from '../../cli/doctor/context.ts';
 import { HttpClient } from '../../cli/doctor/http.ts';
-import { parseChallenges, protectedResourceMetadataUrls, resourceCoverage, wellKnownResourceIdentifier } from '../../cli/doctor/protected-resource.ts';
+import { openInBrowser, type SpawnLike } from '../../cli/doctor/loopback.ts';
+import { checkProtectedResource, parseChallenges, protectedResourceMetadataUrls, resourceCoverage, wellKnownResourceIdentifier } from '../../cli/doctor/protected-resource.ts';
 import { REDACTED, redactBody, redactExchange, redactHeaders, redactKnownSecrets, redactUrl, type RecordedExchange } from '../../cli/doctor/redact.ts';
-import { authorizationServerMetadataUrls } from '../../cli/doctor/server-metadata.ts';
+import { authorizationServerMetadataUrls, checkServerMetadata, type ServerMetadata } from '../../cli/doctor/server-metadata.ts';
+import { urlProblem } from '../../cli/doctor/url-policy.ts';
 import { basicCredentials } from '../../cli/doctor/token-endpoint.ts';
 import {
   describeAnswer,
@@ -488,5 +492,155 @@ describe('the checklist', () => {
     const report = checklist.report('https://h.test/mcp', new Date(0), new Date(0));
     expect(report.items.find((entry) => entry.id === 'tokens.refresh-token')?.status).toBe('fail');
     expect(report.items.find((entry) => entry.id === 'tokens.scope')?.status).toBe('warn');
+  });
+});
+
+describe('URLs from a server: fetched or opened only when https, or http on loopback', () => {
+  const HOSTILE = [
+    'https://x|calc',
+    'javascript:alert(document.cookie)',
+    'file:///etc/passwd',
+    'http://evil.example/authorize',
+    'cmd:/c calc',
+    'cursor://anysphere.cursor-mcp/oauth',
+    'http://localhost.evil.example/authorize',
+    'http://127.0.0.1.nip.io/authorize',
+    '//evil.example/authorize',
+    '',
+  ];
+
+  it('accepts https, and http on localhost, 127.0.0.0/8 and [::1]; refuses the rest, saying why', () => {
+    for (const url of ['https://login.example/authorize', 'https://login.example/a|b?c=1&d=^', 'http://localhost:8787/authorize', 'http://127.0.0.1/x', 'http://127.8.9.10:1/x', 'http://[::1]:8080/x', 'HTTP://LOCALHOST/x']) {
+      expect(urlProblem(url), url).toBeUndefined();
+    }
+    expect(urlProblem('https://x|calc')).toBe('is not an absolute URL');
+    expect(urlProblem('javascript:alert(1)')).toBe('uses the javascript: scheme');
+    expect(urlProblem('file:///etc/passwd')).toBe('uses the file: scheme');
+    expect(urlProblem('cmd:/c calc')).toBe('uses the cmd: scheme');
+    expect(urlProblem('http://evil.example/authorize')).toBe('uses plain http on a host that is not loopback');
+    for (const url of HOSTILE) expect(urlProblem(url), url).toBeDefined();
+  });
+
+  /** A spawn that records its calls and starts nothing. */
+  function recordingSpawn() {
+    const calls: Array<{ command: string; args: readonly string[]; options: Parameters<SpawnLike>[2]; unref: boolean }> = [];
+    const spawn: SpawnLike = (command, args, options) => {
+      const call = { command, args, options, unref: false };
+      calls.push(call);
+      return { on: () => undefined, unref: () => void (call.unref = true) };
+    };
+    return { spawn, calls };
+  }
+
+  it.each(['linux', 'darwin', 'win32'] as const)('never starts an opener for a hostile URL (%s)', (platform) => {
+    const { spawn, calls } = recordingSpawn();
+    for (const url of HOSTILE) {
+      const result = openInBrowser(url, { spawn, platform });
+      expect(result, url).toMatchObject({ opened: false, refused: expect.stringContaining(url) });
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ['linux', 'xdg-open', []],
+    ['darwin', 'open', []],
+    ['win32', 'C:\\Windows\\System32\\rundll32.exe', ['url.dll,FileProtocolHandler']],
+  ] as const)('opens an https URL on %s with %s, the URL one argv element, without a shell', (platform, command, before) => {
+    const { spawn, calls } = recordingSpawn();
+    // &, | and ^ are legal in a query and a path, and are exactly what cmd.exe would act on.
+    const url = 'https://login.example/authorize|calc?client_id=a&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=x^y';
+    expect(openInBrowser(url, { spawn, platform, env: { SystemRoot: 'C:\\Windows' } })).toMatchObject({ opened: true, command });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ command, args: [...before, url], unref: true });
+    expect(calls[0]?.options).toMatchObject({ shell: false, stdio: 'ignore', detached: true });
+    expect(calls[0]?.command).not.toMatch(/(^|[\\/])cmd(\.exe)?$/i);
+  });
+
+  describe('against a scripted server with hostile metadata', () => {
+    let server: Server;
+    let base: string;
+    const requested: string[] = [];
+    let asMetadata: Record<string, unknown> = {};
+    let challenge = '';
+    let prm: Record<string, unknown> = {};
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        requested.push(`${req.method} ${req.url}`);
+        const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        if (req.url === '/mcp') return void res.writeHead(401, { 'www-authenticate': challenge }).end();
+        if (req.url?.startsWith('/.well-known/oauth-protected-resource')) return void json(200, prm);
+        if (req.url === '/.well-known/oauth-authorization-server') return void json(200, asMetadata);
+        if (req.url === '/register') return void json(201, { client_id: 'c1', token_endpoint_auth_method: 'none' });
+        json(404, { error: 'not_found' });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    function context(options: Partial<DoctorContext['options']> = {}): DoctorContext & { said: string[] } {
+      const said: string[] = [];
+      return { options: { url: `${base}/mcp`, authTimeoutMs: 500, ...options }, http: new HttpClient(), checklist: new Checklist(), say: (line) => said.push(line), said };
+    }
+
+    const item = (ctx: DoctorContext, id: ItemId) => ctx.checklist.report('', new Date(0), new Date(0)).items.find((entry) => entry.id === id);
+
+    it('refuses hostile endpoints in authorization server metadata, and fetches none of them', async () => {
+      asMetadata = {
+        issuer: base,
+        authorization_endpoint: 'javascript:alert(document.cookie)',
+        token_endpoint: 'http://evil.example/token',
+        registration_endpoint: 'file:///etc/passwd',
+        revocation_endpoint: 'cmd:/c calc',
+        code_challenge_methods_supported: ['S256'],
+      };
+      const ctx = context();
+      const metadata = await checkServerMetadata(ctx, { issuer: base, metadata: {}, resourceIndicator: `${base}/mcp`, challengeScope: undefined });
+      expect(metadata).toBeUndefined();
+      expect(item(ctx, 'server.endpoints')).toMatchObject({
+        status: 'fail',
+        detail:
+          'authorization_endpoint "javascript:alert(document.cookie)" uses the javascript: scheme, so it was neither fetched nor opened; token_endpoint "http://evil.example/token" uses plain http on a host that is not loopback, so it was neither fetched nor opened',
+        fix: expect.stringContaining('Advertise only https URLs'),
+      });
+      expect(item(ctx, 'server.registration-endpoint')).toMatchObject({ status: 'fail', detail: expect.stringContaining('registration_endpoint "file:///etc/passwd" uses the file: scheme') });
+      expect(item(ctx, 'server.revocation-endpoint')).toMatchObject({ status: 'warn', detail: expect.stringContaining('revocation_endpoint "cmd:/c calc" uses the cmd: scheme') });
+      expect(item(ctx, 'registration.confidential')).toMatchObject({ status: 'skip' });
+    });
+
+    it('does not fetch a challenge\'s resource_metadata on plain http elsewhere, nor an authorization server there', async () => {
+      challenge = 'Bearer resource_metadata="http://evil.example/.well-known/oauth-protected-resource"';
+      prm = { resource: `${base}/mcp`, authorization_servers: ['http://evil.example'] };
+      const ctx = context();
+      requested.length = 0;
+      expect(await checkProtectedResource(ctx)).toBeUndefined();
+      expect(item(ctx, 'resource.challenge-metadata')).toMatchObject({ status: 'warn', detail: expect.stringContaining('resource_metadata "http://evil.example/.well-known/oauth-protected-resource" uses plain http') });
+      // The well-known URLs instead, on the MCP URL's own origin.
+      expect(item(ctx, 'resource.metadata')).toMatchObject({ status: 'pass', detail: `${base}/.well-known/oauth-protected-resource/mcp (the path-suffixed well-known URL, as a fallback)` });
+      expect(item(ctx, 'resource.authorization-servers')).toMatchObject({ status: 'fail', detail: expect.stringContaining('the authorization server "http://evil.example" uses plain http') });
+      expect(requested).toEqual(['POST /mcp', 'GET /.well-known/oauth-protected-resource/mcp']);
+    });
+
+    it('never prints or opens a hostile authorization endpoint, even when handed one', async () => {
+      const ctx = context({ openBrowser: true });
+      const serverMetadata: ServerMetadata = {
+        metadata: {},
+        issuer: base,
+        authorizationEndpoint: 'javascript:alert(document.cookie)//',
+        tokenEndpoint: `${base}/token`,
+        registrationEndpoint: `${base}/register`,
+        revocationEndpoint: undefined,
+        confidentialAuthMethod: 'client_secret_basic',
+        issParameterSupported: false,
+      };
+      const resource = { issuer: base, metadata: {}, resourceIndicator: `${base}/mcp`, challengeScope: undefined };
+      const authorized = await checkAuthorization(ctx, resource, serverMetadata, { clientId: 'c0', clientSecret: 's', authMethod: 'client_secret_basic', redirectUri: 'https://cb.example/cb' });
+      expect(authorized).toBeUndefined();
+      expect(item(ctx, 'authorization.redirect')).toMatchObject({ status: 'fail', detail: expect.stringContaining('authorization_endpoint "javascript:alert(document.cookie)//" uses the javascript: scheme') });
+      expect(ctx.said.join('\n')).not.toContain('javascript:');
+    });
   });
 });

@@ -32,7 +32,9 @@ beforeAll(async () => {
     port,
     ephemeralState: true,
     devIdp: false,
-    vars: { PUBLIC_URL: proxy.origin, UPSTREAM: 'oidc', OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: idp.clientId, OIDC_CLIENT_SECRET: idp.clientSecret },
+    // The doctor registers two clients a run and runs often here: the registration limit (10 a minute
+    // an address, all loopback here) would stop it; RATE_LIMITS=off is accepted on loopback only.
+    vars: { PUBLIC_URL: proxy.origin, UPSTREAM: 'oidc', OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: idp.clientId, OIDC_CLIENT_SECRET: idp.clientSecret, RATE_LIMITS: 'off' },
   });
 });
 
@@ -315,6 +317,29 @@ describe('the doctor against broken configurations', () => {
     expect(report.ok).toBe(false);
   });
 
+  it('hostile endpoints in the authorization server metadata: refused, never fetched, printed or opened', async () => {
+    proxy.setFaults([
+      {
+        name: 'hostile endpoints',
+        match: at('GET', AS_METADATA),
+        rewrite: { json: (body) => ({ ...(body as object), authorization_endpoint: 'javascript:alert(document.cookie)', revocation_endpoint: 'http://evil.example/revoke' }) },
+      },
+    ]);
+    const said: string[] = [];
+    // Interactive, as a user would run it: had the endpoint been accepted, the doctor would print it and wait.
+    const report = await doctor({ url: proxy.mcpUrl, openBrowser: false, authTimeoutMs: 1_000, log: (line) => said.push(line) });
+    expect(item(report, 'server.endpoints')).toMatchObject({
+      status: 'fail',
+      detail: 'authorization_endpoint "javascript:alert(document.cookie)" uses the javascript: scheme, so it was neither fetched nor opened',
+      fix: 'Advertise only https URLs (plain http only on localhost): OAuth 2.1 and MCP require TLS for authorization server endpoints, and clients neither fetch nor open anything else.',
+    });
+    expect(item(report, 'server.revocation-endpoint')).toMatchObject({ status: 'warn', detail: 'revocation_endpoint "http://evil.example/revoke" uses plain http on a host that is not loopback, so it was neither fetched nor opened' });
+    expect(item(report, 'registration.confidential')).toMatchObject({ status: 'skip', detail: "the authorization server's endpoints are refused (server.endpoints)" });
+    expect(item(report, 'authorization.redirect').status).toBe('skip');
+    expect(said.join('\n')).not.toContain('javascript:');
+    expect(proxy.hits('hostile endpoints')).toBe(1);
+  });
+
   it('a fresh client refused at first and no refresh token: retries with backoff, then fails the refresh token', async () => {
     const codeExchange = (request: ProxiedRequest) => at('POST', '/token')(request) && new URLSearchParams(request.body).get('grant_type') === 'authorization_code';
     proxy.setFaults([
@@ -468,7 +493,7 @@ describe('the doctor against this server with MCP_TRANSPORT=mcp-agent (sessions)
   let agentSystem: RunningSystem | undefined;
 
   beforeAll(async () => {
-    agentSystem = await startSystem({ ephemeralState: true, vars: { MCP_TRANSPORT: 'mcp-agent' } });
+    agentSystem = await startSystem({ ephemeralState: true, vars: { MCP_TRANSPORT: 'mcp-agent', RATE_LIMITS: 'off' } });
   });
 
   afterAll(async () => {

@@ -58,3 +58,19 @@ describe('sign-in in a real browser', () => {
     expect(tokens.access_token).toEqual(expect.any(String));
   });
 });
+
+// Last in this file: it spends the registration budget of the address every request here comes from.
+describe('rate limits under wrangler dev, as wrangler.jsonc configures them', () => {
+  it('lets one address register 10 clients a minute, then answers 429 with Retry-After', async () => {
+    const register = () =>
+      fetch(`${system.origin}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_name: 'Flood', redirect_uris: [CALLBACK] }) });
+    // The tests above registered some already; find the edge, at most 10 in all.
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await register()).status);
+    expect(statuses.filter((status) => status === 201).length).toBeLessThanOrEqual(10);
+    const refused = await register();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('Retry-After')).toBe('60');
+    expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+  });
+});

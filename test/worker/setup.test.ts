@@ -74,6 +74,7 @@ describe('a broken setup is refused with a 500 that names what to fix, and expla
     ["the dev IdP's committed client secret", { OIDC_CLIENT_SECRET: DEV_OIDC_CLIENT_SECRET }, 'OIDC_CLIENT_SECRET'],
     ['a loopback IdP (the dev IdP)', { OIDC_ISSUER: 'http://localhost:8788' }, 'OIDC_ISSUER'],
     ['the KV simulator', { SIMULATE_KV_LOCATIONS: '3' }, 'SIMULATE_KV_LOCATIONS'],
+    ['the rate limits switched off', { RATE_LIMITS: 'off' }, 'RATE_LIMITS'],
   ])('refuses to serve a deployed origin with %s, and serves loopback with it', async (_label, values, name) => {
     // The test env is the development setup: override the rest with production-like values.
     const production = { ...env, SESSION_SECRET: 'a-real-secret-of-at-least-32-characters!!', OIDC_CLIENT_SECRET: 'real-idp-secret', OIDC_ISSUER: 'https://idp.example.com', ...values } as unknown as Env;
