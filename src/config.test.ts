@@ -32,7 +32,7 @@ describe('parseConfig', () => {
       sessionSecret: 's'.repeat(32),
       allowPublicClientRegistration: true,
       mcpTransport: 'stateless',
-      lifetimes: { accessTokenSeconds: 3_600, refreshTokenSeconds: 30 * DAY, refreshIdleSeconds: 30 * DAY, clientRegistrationSeconds: 180 * DAY },
+      lifetimes: { accessTokenSeconds: 3_600, refreshTokenSeconds: 30 * DAY, refreshIdleSeconds: 30 * DAY, clientRegistrationSeconds: 180 * DAY, refreshReuseGraceSeconds: 60 },
     });
   });
 
@@ -119,6 +119,18 @@ describe('parseConfig', () => {
     ['ON', true],
   ])('reads RATE_LIMITS=%s', (value, on) => {
     expect(parseConfig({ ...MINIMAL, ...(value !== undefined && { RATE_LIMITS: value }) }).rateLimits).toBe(on);
+  });
+
+  it.each([
+    [undefined, 60],
+    ['0', 0],
+    ['300', 300],
+  ])('reads REFRESH_TOKEN_REUSE_GRACE_SECONDS=%s', (value, seconds) => {
+    expect(parseConfig({ ...MINIMAL, ...(value !== undefined && { REFRESH_TOKEN_REUSE_GRACE_SECONDS: value }) }).lifetimes.refreshReuseGraceSeconds).toBe(seconds);
+  });
+
+  it.each(['301', '-1', '1.5', 'a minute'])('refuses REFRESH_TOKEN_REUSE_GRACE_SECONDS=%s, naming the range', (value) => {
+    expect(problemsOf({ ...MINIMAL, REFRESH_TOKEN_REUSE_GRACE_SECONDS: value })).toEqual([`REFRESH_TOKEN_REUSE_GRACE_SECONDS must be a whole number of seconds from 0 to 300 (got "${value}").`]);
   });
 
   it('refuses RATE_LIMITS that is neither on nor off', () => {

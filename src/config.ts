@@ -5,6 +5,7 @@
  * instead of surfacing later as a cryptic error in the middle of a sign-in.
  */
 
+import { DEFAULT_REFRESH_REUSE_GRACE_SECONDS, MAX_REFRESH_REUSE_GRACE_SECONDS } from './auth/refresh-reuse';
 import { parseScopePolicy, type ScopePolicy } from './auth/scope-policy';
 
 /** Cloudflare KV refuses expirations shorter than this, so every lifetime stays at or above it. */
@@ -59,6 +60,11 @@ export interface TokenLifetimes {
   refreshTokenSeconds: number;
   /** Sliding idle lifetime: each refresh moves the grant's expiry this far out. Default 30 days. */
   refreshIdleSeconds: number | undefined;
+  /**
+   * How long after a refresh the refresh token it replaced is still accepted, once: the retry of a
+   * client whose refresh response was lost. Default 60 s; 0: never (./auth/refresh-reuse.ts).
+   */
+  refreshReuseGraceSeconds: number;
   /**
    * Lifetime of a dynamically registered client. Default 180 days, renewed by the provider while the
    * client is in use, so an active gateway never has to re-register; abandoned self-registrations (anyone
@@ -237,6 +243,12 @@ export function parseConfig(env: RawEnv): Config {
   const mcpTransport = MCP_TRANSPORT_MODES.find((mode) => mode === transport);
   if (!mcpTransport) problems.push(`MCP_TRANSPORT must be "stateless" or "mcp-agent" (got "${transport}").`);
 
+  const grace = read('REFRESH_TOKEN_REUSE_GRACE_SECONDS');
+  const refreshReuseGraceSeconds = grace === undefined ? DEFAULT_REFRESH_REUSE_GRACE_SECONDS : Number(grace);
+  if (!Number.isInteger(refreshReuseGraceSeconds) || refreshReuseGraceSeconds < 0 || refreshReuseGraceSeconds > MAX_REFRESH_REUSE_GRACE_SECONDS) {
+    problems.push(`REFRESH_TOKEN_REUSE_GRACE_SECONDS must be a whole number of seconds from 0 to ${MAX_REFRESH_REUSE_GRACE_SECONDS} (got "${grace}").`);
+  }
+
   const limits = (read('RATE_LIMITS') ?? 'on').toLowerCase();
   if (limits !== 'on' && limits !== 'off') problems.push(`RATE_LIMITS must be "on" or "off" (got "${limits}").`);
 
@@ -273,6 +285,7 @@ export function parseConfig(env: RawEnv): Config {
       refreshTokenSeconds: seconds('REFRESH_TOKEN_TTL_SECONDS', 30 * DAY_SECONDS),
       refreshIdleSeconds: secondsOrNever('REFRESH_TOKEN_IDLE_TTL_SECONDS', 30 * DAY_SECONDS),
       clientRegistrationSeconds: secondsOrNever('CLIENT_REGISTRATION_TTL_SECONDS', 180 * DAY_SECONDS),
+      refreshReuseGraceSeconds,
     },
     kv: { consistencyLayer: layer !== 'off', simulatedLocations, simulatedDelayMs },
   };

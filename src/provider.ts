@@ -7,6 +7,7 @@
  */
 import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
 import { defaultApp } from './app';
+import { RefreshReuseGuardedProvider, type RefreshReuseOptions } from './auth/refresh-reuse';
 import { ALL_SCOPES } from './auth/scopes';
 import type { Config } from './config';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
@@ -16,8 +17,14 @@ export const AUTHORIZE_PATH = '/authorize';
 export const TOKEN_PATH = '/token';
 export const REGISTER_PATH = '/register';
 
-export function createProvider(config: Config, origin: string): OAuthProvider<Env> {
-  return new OAuthProvider<Env>(providerOptions(config, origin));
+export interface ProviderExtras {
+  /** Refresh-token reuse detection, for tests: an injected clock or grace. */
+  refreshReuse?: Omit<RefreshReuseOptions, 'tokenPath'>;
+}
+
+/** The provider, with refresh-token reuse detection on its token endpoint (./auth/refresh-reuse.ts). */
+export function createProvider(config: Config, origin: string, extras: ProviderExtras = {}): OAuthProvider<Env> {
+  return new RefreshReuseGuardedProvider(providerOptions(config, origin), { tokenPath: TOKEN_PATH, graceSeconds: config.lifetimes.refreshReuseGraceSeconds, ...extras.refreshReuse });
 }
 
 export function providerOptions(config: Config, origin: string): OAuthProviderOptions<Env> {
