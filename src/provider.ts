@@ -8,6 +8,7 @@
 import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
 import { defaultApp } from './app';
 import { RefreshReuseGuardedProvider, type RefreshReuseOptions } from './auth/refresh-reuse';
+import { registrationRefusal } from './auth/registration-policy';
 import { ALL_SCOPES } from './auth/scopes';
 import type { Config } from './config';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
@@ -53,6 +54,7 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     disallowPublicClientRegistration: !config.allowPublicClientRegistration,
     allowPrivateUseRedirectUris: config.allowPrivateUseRedirectUris,
     clientIdMetadataDocumentEnabled: true,
+    clientRegistrationCallback: ({ clientMetadata }) => registrationRefusal(clientMetadata),
     onError({ code, status, internal }) {
       // The wire answer stays generic (RFC 6749 §5.2); the exact failed check goes to the log.
       // `internal` never carries a secret or token (library guarantee), but `detail` may hold a

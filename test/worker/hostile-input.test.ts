@@ -35,6 +35,8 @@ describe('POST /authorize (the consent form) with what a browser would never sen
     ['no content type', '', 'handle=x', 415],
     ['an empty form', 'application/x-www-form-urlencoded', '', 400],
     ['a form with a made-up handle', 'application/x-www-form-urlencoded', 'handle=made-up&shown=x&decision=approve&scope=profile', 400],
+    ['a form with broken percent-encoding', 'application/x-www-form-urlencoded', 'handle=%zz%&shown=%E0%A4%A&decision=approve', 400],
+    ['a form with a huge number of fields', 'application/x-www-form-urlencoded', Array.from({ length: 1000 }, (_, i) => `scope=s${i}`).join('&'), 400],
   ])('answers %s with %d and a page', async (_label, type, body, status) => {
     const response = await worker('/authorize', { method: 'POST', headers: type ? { 'Content-Type': type } : {}, body });
     expectPage(response, status);
@@ -156,5 +158,38 @@ describe('every HTML page carries the same security headers', () => {
     const { challenge } = await pkcePair();
     expectSecured(await worker(`/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(client.redirect_uris[0] as string)}&code_challenge=${challenge}&code_challenge_method=S256&state=s`));
     expectSecured(await worker('/authorize?client_id=no-such-client'));
+  });
+});
+
+describe('a sweep of odd unauthenticated requests: never a 500', () => {
+  it.each<[string, string, RequestInit?]>([
+    ['GET /callback with nothing', '/callback'],
+    ['GET /callback with a made-up state', '/callback?state=made-up&code=x'],
+    ['GET /callback with broken encoding', '/callback?state=%E0%A4%A&code=%zz'],
+    ['GET /callback with an upstream error', '/callback?error=access_denied&state=made-up'],
+    ['GET /authorize with nothing', '/authorize'],
+    ['GET /authorize with broken encoding', '/authorize?client_id=%zz&redirect_uri=%E0%A4%A'],
+    ['GET /authorize with repeated parameters', '/authorize?client_id=a&client_id=b&response_type=code&response_type=token'],
+    ['GET /token', '/token'],
+    ['PUT /token', '/token', { method: 'PUT', body: 'x' }],
+    ['POST /token as JSON', '/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"grant_type":"refresh_token"}' }],
+    ['POST /token with broken encoding', '/token', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=%zz&refresh_token=%E0%A4%A' }],
+    ['POST /token with Basic that is not base64', '/token', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: 'Basic !!!' }, body: 'grant_type=refresh_token&refresh_token=a:b:c' }],
+    ['POST /token with Basic whose id has broken encoding', '/token', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${btoa('%zz:secret')}` }, body: 'grant_type=refresh_token&refresh_token=a:b:c' }],
+    ['POST /register with broken JSON', '/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"redirect_uris":' }],
+    ['POST /register with a JSON array', '/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '[]' }],
+    ['POST /register with 2,000 redirect URIs', '/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: Array.from({ length: 2000 }, (_, i) => `https://x.example/${i}`) }) }],
+    ['GET /mcp with a bearer token of two parts', '/mcp', { headers: { Authorization: 'Bearer a:b' } }],
+    ['POST /mcp with a Basic header', '/mcp', { method: 'POST', headers: { Authorization: 'Basic YTpi', 'Content-Type': 'application/json' }, body: '{}' }],
+    ['GET /sse/message with no session', '/sse/message'],
+    ['GET /admin/clients without a token', '/admin/clients'],
+    ['GET /.well-known/oauth-protected-resource/mcp/extra', '/.well-known/oauth-protected-resource/mcp/extra'],
+    ['POST /.well-known/oauth-authorization-server', '/.well-known/oauth-authorization-server', { method: 'POST', body: 'x' }],
+    ['a path with encoded slashes', '/%2e%2e/%2fmcp'],
+  ])('%s', async (_label, path, init) => {
+    const response = await worker(path, init);
+    expect(response.status, `${path}: ${response.status}`).toBeGreaterThanOrEqual(400);
+    expect(response.status, `${path}: ${response.status}`).toBeLessThan(500);
+    expect(await response.text()).not.toMatch(/\bat [\w.$<>]+ \(.*:\d+:\d+\)/);
   });
 });

@@ -48,4 +48,20 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: code });
   });
+
+  it.each([
+    ['11 redirect URIs', { redirect_uris: Array.from({ length: 11 }, (_, i) => `https://gateway.example/cb/${i}`) }, 'invalid_redirect_uri'],
+    ['a redirect URI of 3,000 characters', { redirect_uris: [`https://gateway.example/${'a'.repeat(3000)}`] }, 'invalid_redirect_uri'],
+    ['a client name of 500 characters', { redirect_uris: [CALLBACK], client_name: 'n'.repeat(500) }, 'invalid_client_metadata'],
+    ['a logo_uri of 3,000 characters', { redirect_uris: [CALLBACK], logo_uri: `https://gateway.example/${'a'.repeat(3000)}` }, 'invalid_client_metadata'],
+    ['20 contacts', { redirect_uris: [CALLBACK], contacts: Array.from({ length: 20 }, (_, i) => `a${i}@gateway.example`) }, 'invalid_client_metadata'],
+  ])('refuses %s with 400 %s: registrations are kept for months, so their size is bounded', async (_label, body, error) => {
+    const response = await register(body);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error });
+  });
+
+  it('accepts 10 redirect URIs', async () => {
+    expect((await register({ redirect_uris: Array.from({ length: 10 }, (_, i) => `https://gateway.example/cb/${i}`) })).status).toBe(201);
+  });
 });
