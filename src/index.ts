@@ -57,7 +57,7 @@ function providerFor(env: Env, origin: string): Found | Response {
     byResource.set(resource, entry);
   }
   if (entry.problems.length > 0) return setupErrorResponse(entry.problems);
-  return { provider: entry.provider, resource, env: envForResource(providerEnv(env, config), resource), config };
+  return { provider: entry.provider, resource, env: envForResource(providerEnv(env, config, resource), resource), config };
 }
 
 const resourceEnvs = new WeakMap<Env, Map<string, Env>>();

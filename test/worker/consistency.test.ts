@@ -5,6 +5,8 @@ import { JOURNAL_RETENTION_MS, type KvJournal } from '../../src/storage/kv-journ
 import { SimulatedKvLocations } from '../../src/storage/simulated-kv';
 
 const DELAY_MS = 30_000;
+/** What journal shards are derived from (SESSION_SECRET in the Worker). */
+const SECRET = 'consistency-test-secret-0123456789abcdef';
 
 /** A fake clock shared by the simulated KV and the layer, so propagation and expiry are exact. */
 function clock(start = Date.now()) {
@@ -32,9 +34,9 @@ const SCRATCH_KV = Reflect.get(env, 'SCRATCH_KV') as KVNamespace;
 
 function setup(key: string) {
   const time = clock();
-  const locations = new SimulatedKvLocations(3, DELAY_MS, time.now);
+  const locations = SimulatedKvLocations.forLoopback('http://localhost', 3, DELAY_MS, time.now);
   const journal = countingJournal();
-  const at = (location: number) => new ConsistentKv(locations.at(location, SCRATCH_KV), journal.namespace, time.now);
+  const at = (location: number) => new ConsistentKv(locations.at(location, SCRATCH_KV), journal.namespace, time.now, { secret: SECRET, binding: 'SCRATCH_KV' });
   const bare = (location: number) => locations.at(location, SCRATCH_KV);
   return { time, at, bare, journal, key: `${key}:${crypto.randomUUID()}` };
 }
@@ -44,12 +46,23 @@ describe('the simulated multi-location KV', () => {
     const { time, bare, key } = setup('client');
     await bare(0).put(key, 'v1');
     expect(await bare(0).get(key)).toBe('v1');
-    expect(await bare(1).get(key)).toBeNull();
-    time.advance(DELAY_MS);
+    time.advance(10_000);
+    expect(await bare(1).get(key)).toBeNull(); // not there yet: the miss is cached for the delay
+    time.advance(DELAY_MS - 5_000); // the write has reached every location
     expect(await bare(2).get(key)).toBe('v1');
-    // Location 1 cached its miss for as long as the delay.
-    time.advance(-1);
-    expect(await bare(1).get(key)).toBeNull();
+    expect(await bare(1).get(key)).toBeNull(); // location 1 still answers from its cached miss
+    time.advance(5_000);
+    expect(await bare(1).get(key)).toBe('v1');
+  });
+
+  it('keeps showing the earlier value elsewhere until a rewrite arrives', async () => {
+    const { time, bare, key } = setup('grant:user1');
+    await bare(0).put(key, 'old');
+    time.advance(DELAY_MS); // everywhere, and forgotten by the simulation
+    await bare(1).get(`${key}:other`); // any operation lets it sweep
+    await bare(0).put(key, 'new');
+    expect(await bare(1).get(key)).toBe('old');
+    expect(await bare(0).get(key)).toBe('new');
   });
 });
 
@@ -107,8 +120,8 @@ describe('the consistency layer', () => {
     // A journal object of its own, so other tests' records do not count.
     const stub = (env.KV_JOURNAL as DurableObjectNamespace<KvJournal>).get(env.KV_JOURNAL.idFromName(`test-${crypto.randomUUID()}`));
     const longAgo = Date.now() - JOURNAL_RETENTION_MS - 1_000;
-    await stub.record({ key: 'client:expiry-test', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: longAgo });
-    await stub.record({ key: 'client:fresh', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: Date.now() });
+    await stub.record({ key: 'client:expiry-test', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: longAgo, binding: 'SCRATCH_KV' });
+    await stub.record({ key: 'client:fresh', value: '{}', metadata: null, kvExpiresAt: null, writtenAt: Date.now(), binding: 'SCRATCH_KV' });
     expect(await stub.read('client:expiry-test')).toBeNull();
     expect(await stub.read('client:fresh')).not.toBeNull();
     await runDurableObjectAlarm(stub); // may already have fired: its time had passed
