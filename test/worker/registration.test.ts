@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CALLBACK, worker } from './helpers';
+import { env } from 'cloudflare:workers';
+import { CALLBACK, worker, workerWithEnv } from './helpers';
 
 function register(body: unknown, contentType = 'application/json'): Promise<Response> {
   return worker('/register', { method: 'POST', headers: { 'Content-Type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -63,5 +64,15 @@ describe('dynamic client registration (RFC 7591)', () => {
 
   it('accepts 10 redirect URIs', async () => {
     expect((await register({ redirect_uris: Array.from({ length: 10 }, (_, i) => `https://gateway.example/cb/${i}`) })).status).toBe(201);
+  });
+
+  it('follows each configuration in the same isolate: a second one that refuses public clients gets a provider of its own', async () => {
+    const publicClient = { redirect_uris: ['http://localhost:33418/callback'], token_endpoint_auth_method: 'none' };
+    // The default configuration's provider exists already (every test above used it).
+    expect((await register(publicClient)).status).toBe(201);
+    const refusing = { ...env, ALLOW_PUBLIC_CLIENT_REGISTRATION: 'false' } as unknown as Env;
+    const response = await workerWithEnv(refusing, '/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(publicClient) });
+    expect(response.status).toBe(400);
+    expect((await register(publicClient)).status).toBe(201);
   });
 });
