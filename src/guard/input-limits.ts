@@ -81,5 +81,7 @@ export async function readCapped(request: Request, maxBytes: number): Promise<Ui
 
 /** A token the provider can look up without building a key KV refuses; anything longer becomes {@link NO_SUCH_TOKEN}. */
 export function boundedToken(token: string): string {
-  return byteLength(token) > MAX_TOKEN_BYTES ? NO_SUCH_TOKEN : token;
+  // On every MCP request: UTF-8 takes at most 3 bytes per UTF-16 unit, so short tokens need no encoding.
+  if (token.length * 3 <= MAX_TOKEN_BYTES) return token;
+  return token.length > MAX_TOKEN_BYTES || byteLength(token) > MAX_TOKEN_BYTES ? NO_SUCH_TOKEN : token;
 }
