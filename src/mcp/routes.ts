@@ -10,7 +10,7 @@
  * - the token's facts (user, scopes, client) travel to the agent with every request.
  */
 import { insufficientScope, type OAuthResourceContext } from '@cloudflare/workers-oauth-provider';
-import { isJsonContentType, isLegacyRequest, readRequestBody } from '@modelcontextprotocol/server';
+import { isJsonContentType, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isLegacyRequest, readRequestBody } from '@modelcontextprotocol/server';
 import { isGrantProps, type GrantProps } from '../auth/props';
 import { loadConfig } from '../config';
 import { McpSessionAgent } from './agent';
@@ -58,13 +58,22 @@ export const legacySseHandler = {
     const { sessionSecret } = loadConfig(env);
     const url = new URL(request.url);
     const sessionId = url.searchParams.get('sessionId');
+    let body: string | undefined;
     if (sessionId !== null) {
       if (!(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
+      if (request.method === 'POST' && isJsonContentType(request.headers.get('content-type'))) {
+        // The library parses this body unguarded (a 500 for bad JSON, or for a ZodError it cannot
+        // serialise) and reads up to 4 MiB of it; it gets /mcp's cap and a JSON-RPC error here instead.
+        const read = await readJsonBody(request);
+        if ('refused' in read) return read.refused;
+        if (!isJsonRpcMessage(read.parsed)) return jsonRpcError(400, -32600, 'Invalid Request: the body is not a JSON-RPC message');
+        body = read.text;
+      }
     } else if (request.method === 'GET' && url.pathname === SSE_PATH) {
       // The SSE handler names a new session after this parameter when present.
       url.searchParams.set('sessionId', await newBoundSessionId(sessionSecret, auth.user.userId));
     }
-    return legacySse.fetch(withRequestAuth(request, auth, { url: url.href }), env, ctx);
+    return asJsonRpcError(await legacySse.fetch(withRequestAuth(request, auth, { url: url.href, body }), env, ctx));
   },
 };
 
@@ -74,11 +83,11 @@ async function agentSession(request: Request, env: Env, ctx: McpContext, auth: R
   const sessionId = request.headers.get('mcp-session-id');
   if (sessionId !== null && !(await isSessionOwnedBy(sessionSecret, sessionId, auth.user.userId))) return sessionNotFound();
   const forwarded = withRequestAuth(request, auth, { body });
-  if (sessionId !== null || request.method !== 'POST') return agentStreamableHttp.fetch(forwarded, env, ctx);
+  if (sessionId !== null || request.method !== 'POST') return asJsonRpcError(await agentStreamableHttp.fetch(forwarded, env, ctx));
   // No session yet: if this request opens one, the agent takes its id from newUniqueId(), which we
   // answer with an id bound to this user.
   const namespace = withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId));
-  return agentStreamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx);
+  return asJsonRpcError(await agentStreamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx));
 }
 
 function authInfoFor(call: StatelessCall, ctx: McpContext) {
@@ -131,6 +140,41 @@ function requestAuth(ctx: McpContext): RequestAuth {
 
 function jsonRpcError(status: number, code: number, message: string): Response {
   return Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status });
+}
+
+/**
+ * An McpAgent error answer as `application/json`. The agents library builds most of its JSON-RPC error
+ * bodies with `new Response(JSON.stringify(…))` and no type, which the runtime sends as `text/plain`
+ * (on /mcp with MCP_TRANSPORT=mcp-agent: 406, 400 without a session id, 404 "Session not found" for
+ * an ended session), and on /sse/message it answers errors in plain words ("Missing sessionId…",
+ * "Unsupported content-type…", "Not Found"). Only errors are read (status 400 and up): the library
+ * streams only with 200 and builds every error from a short string. A JSON-RPC error body keeps its
+ * bytes; anything else becomes the message of one (-32000, or -32603 for a 5xx), id null.
+ */
+async function asJsonRpcError(response: Response): Promise<Response> {
+  if (response.status < 400 || isJsonContentType(response.headers.get('content-type'))) return response;
+  const text = await response.text();
+  const body = isJsonRpcErrorBody(text)
+    ? text
+    : JSON.stringify({ jsonrpc: '2.0', error: { code: response.status >= 500 ? -32603 : -32000, message: text.slice(0, 1000) || `HTTP ${response.status}` }, id: null });
+  const headers = new Headers(response.headers);
+  headers.set('Content-Type', 'application/json');
+  headers.delete('Content-Length');
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** One JSON-RPC 2.0 message: HTTP+SSE (2024-11-05) carries one per POST, never a batch. */
+function isJsonRpcMessage(value: unknown): boolean {
+  return isJSONRPCRequest(value) || isJSONRPCNotification(value) || isJSONRPCResponse(value);
+}
+
+function isJsonRpcErrorBody(text: string): boolean {
+  try {
+    const message = JSON.parse(text) as { jsonrpc?: unknown; error?: unknown } | null;
+    return typeof message === 'object' && message !== null && message.jsonrpc === '2.0' && typeof message.error === 'object' && message.error !== null;
+  } catch {
+    return false;
+  }
 }
 
 /** The answer for an unknown session, and for another user's: the same, so ownership is not revealed. */

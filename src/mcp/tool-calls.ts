@@ -14,7 +14,7 @@ import { hasScopes } from '../auth/scopes';
 import type { RequestAuth } from './request-auth';
 import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { findTool, TOOLS } from './tools';
-import { toolError, type ToolDefinition, type ToolResult } from './tools/define';
+import { exceedsBytes, formatBytes, toolError, utf8Bytes, type ToolDefinition, type ToolResult } from './tools/define';
 
 /** JSON-RPC "Invalid params" (JSON-RPC 2.0 §5.1): the code every MCP revision uses for an unknown tool. */
 const INVALID_PARAMS = -32602;
@@ -91,5 +91,37 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
   const args = argumentSchema(tool).safeParse(params.arguments ?? {});
   // Invalid arguments are the model's to fix, so they come back as a tool result it can read.
   if (!args.success) return toolError(`Invalid arguments for ${tool.name}: ${z.prettifyError(args.error)}`);
-  return tool.run(args.data, { auth, env });
+  return boundedResult(tool, await tool.run(args.data, { auth, env }));
+}
+
+/**
+ * The most a tool result may be, as JSON in UTF-8, on every transport. A larger one is not sent:
+ * the caller gets an isError result telling the model to ask for less.
+ *
+ * Why a bound at all, and why 1 MiB: on /sse, and on /mcp with MCP_TRANSPORT=mcp-agent, every message
+ * crosses the WebSocket between the Worker and the session's McpAgent Durable Object as one
+ * WebSocket message (on /mcp as an SSE event escaped into JSON once more: up to about twice the
+ * result), and a message the bridge cannot carry is lost after the response has started: the client
+ * gets the headers and then nothing, forever (issue 12: notes_list results of about 8 MiB and up).
+ * Clients bound what they take too: a JSON-RPC message is parsed whole, and hosts bound what they
+ * pass to a model (Claude Code, for one, refuses a tool result over 25,000 tokens by default, about
+ * 100 KB). 1 MiB stays far under what the bridge carries, even doubled, and far over anything a
+ * tool here returns by design (a notes_list page is under 64 KiB): only a tool that forgot to page
+ * ever meets it.
+ */
+export const MAX_TOOL_RESULT_BYTES = 1024 * 1024;
+
+/** `result` if it is within {@link MAX_TOOL_RESULT_BYTES}, or else the error result that replaces it. */
+export function boundedResult(tool: Pick<ToolDefinition, 'name' | 'inputSchema'>, result: ToolResult): ToolResult {
+  const json = JSON.stringify(result);
+  if (!exceedsBytes(json, MAX_TOOL_RESULT_BYTES)) return result;
+  const bytes = utf8Bytes(json);
+  console.warn(JSON.stringify({ event: 'tool_result_too_large', tool: tool.name, bytes }));
+  const howToAskForLess =
+    'cursor' in tool.inputSchema
+      ? `page through it: call ${tool.name} with the cursor from its previous result, or narrow the request`
+      : 'narrow the request';
+  return toolError(
+    `The result of ${tool.name} is ${formatBytes(bytes)}, more than the ${formatBytes(MAX_TOOL_RESULT_BYTES)} this server sends as one tool result, so it was not sent. Ask for less in one call: ${howToAskForLess}.`,
+  );
 }

@@ -14,6 +14,8 @@ export class SseWire {
   private readonly decoder = new TextDecoder();
   private readonly pending: JsonRpcResponse[] = [];
   private nextId = 1;
+  /** The size (UTF-8 bytes) of each answer's `data` as it came on the stream, by request id. */
+  readonly answerBytes = new Map<number | string, number>();
 
   constructor(
     private readonly url: string,
@@ -74,7 +76,11 @@ export class SseWire {
       if (index >= 0) return this.pending.splice(index, 1)[0] as JsonRpcResponse;
       const event = await this.nextEvent();
       if (!event) throw new Error(`the stream ended before the answer to request ${id}`);
-      if (event.event === 'message') this.pending.push(JSON.parse(event.data) as JsonRpcResponse);
+      if (event.event === 'message') {
+        const message = JSON.parse(event.data) as JsonRpcResponse;
+        if (message.id !== null) this.answerBytes.set(message.id, new TextEncoder().encode(event.data).byteLength);
+        this.pending.push(message);
+      }
     }
   }
 

@@ -94,6 +94,20 @@ function expectSessionNotFound(status: number, message: JsonRpcResponse | undefi
   expect(message?.error?.code).toBe(-32001);
 }
 
+/** A user of their own, for tests that need to know every note the user has. */
+function freshUser(label: string): typeof ALICE {
+  return { ...ALICE, userId: `oidc-${label}-${crypto.randomUUID()}` };
+}
+
+/** A JSON-RPC error answer, as every MCP path sends one: `status`, `application/json`, a JSON-RPC body. */
+async function expectJsonRpcError(response: Response, status: number, code?: number): Promise<void> {
+  const body = await response.text();
+  expect(response.status, body).toBe(status);
+  expect(response.headers.get('content-type'), body).toMatch(/^application\/json/);
+  const message = JSON.parse(body) as JsonRpcResponse;
+  expect(message).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: code ?? expect.any(Number), message: expect.any(String) } });
+}
+
 // A loop, not describe.each: the channel's label reads better unquoted in test names.
 for (const channel of CHANNELS) describe(`the tool catalogue over ${channel.label}`, () => {
   it('lists the four tools for a token with every scope', async () => {
@@ -180,6 +194,34 @@ for (const channel of CHANNELS) describe(`the tool catalogue over ${channel.labe
       expect(message?.error).toMatchObject({ code: -32003, data: { error: 'insufficient_scope', scope: 'notes:read' } });
     }
     expect((await call(connection, 'whoami')).isError).toBeFalsy();
+  });
+
+  it('pages notes_list: each nextCursor leads to the next page, and the last page has none', async () => {
+    const connection = await channel.connect((await tokensFor(freshUser('pages'))).access_token);
+    const added: string[] = [];
+    // Five notes of 10,000 characters are more than one page (about 48 KiB of notes).
+    for (let i = 0; i < 5; i++) added.push(await addNote(connection, String(i).padEnd(10_000, 'x')));
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const result = await call(connection, 'notes_list', cursor === undefined ? {} : { cursor });
+      expect(result.isError).toBeFalsy();
+      const page = result.structuredContent as { notes: { id: string }[]; nextCursor?: string };
+      listed.push(...page.notes.map((note) => note.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    expect(listed).toEqual(added);
+    expect(pages).toBeGreaterThan(1);
+    expect(cursor).toBeUndefined();
+  });
+
+  it('answers a notes_list cursor it never issued with an isError result naming the fix', async () => {
+    const connection = await channel.connect((await tokensFor(ALICE)).access_token);
+    const result = await call(connection, 'notes_list', { cursor: 'not-a-cursor' });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/^Invalid cursor: pass the nextCursor of a previous notes_list result exactly as it was returned, or call notes_list without a cursor/);
   });
 });
 
@@ -489,5 +531,67 @@ describe('MCP over legacy SSE (/sse): sessions bound to their user', () => {
     const hijack = await worker(`/sse?sessionId=${sessionId}`, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${bobToken}` } });
     expect(hijack.status).toBe(404);
     await hijack.body?.cancel();
+  });
+});
+
+describe('JSON-RPC error answers are application/json on every path', () => {
+  const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'content-types', version: '1.0.0' } } };
+  const toolsList = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+  const post = (token: string, body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify(body),
+  });
+
+  it('on the stateless /mcp', async () => {
+    const { access_token } = await tokensFor(ALICE);
+    await expectJsonRpcError(await worker('/mcp', post(access_token, initialize, { Accept: 'application/json' })), 406);
+    await expectJsonRpcError(await worker('/mcp', post(access_token, { not: 'json-rpc' })), 400, -32600);
+    await expectJsonRpcError(await worker('/mcp', post(access_token, [initialize, initialize])), 400, -32600);
+    await expectJsonRpcError(await worker('/mcp', { method: 'GET', headers: { Authorization: `Bearer ${access_token}`, Accept: 'text/event-stream' } }), 405);
+  });
+
+  it('on /mcp with MCP_TRANSPORT=mcp-agent (the agents library types its own as text/plain)', async () => {
+    const { access_token } = await tokensFor(ALICE);
+    const agent = (init: RequestInit) => workerWithEnv(MCP_AGENT_ENV, '/mcp', init);
+    await expectJsonRpcError(await agent(post(access_token, initialize, { Accept: 'application/json' })), 406, -32000);
+    await expectJsonRpcError(await agent(post(access_token, toolsList, { 'MCP-Protocol-Version': '2025-11-25' })), 400, -32000);
+    await expectJsonRpcError(await agent(post(access_token, [initialize, initialize])), 400, -32600);
+    await expectJsonRpcError(await agent({ method: 'GET', headers: { Authorization: `Bearer ${access_token}` } }), 406, -32000);
+    await expectJsonRpcError(await agent({ method: 'DELETE', headers: { Authorization: `Bearer ${access_token}` } }), 400, -32000);
+
+    // A session of this user's that has ended: the session id is still theirs, the agent answers 404.
+    const wire = new McpWire(access_token, '/mcp', { env: MCP_AGENT_ENV });
+    await wire.initialize();
+    const session = { Authorization: `Bearer ${access_token}`, 'Mcp-Session-Id': wire.sessionId ?? '' };
+    expect((await agent({ method: 'DELETE', headers: session })).status).toBe(204);
+    await expectJsonRpcError(await wire.post(toolsList), 404, -32001);
+    await expectJsonRpcError(await agent({ method: 'GET', headers: { ...session, Accept: 'text/event-stream' } }), 404, -32001);
+    await expectJsonRpcError(await agent({ method: 'DELETE', headers: session }), 404, -32001);
+  });
+
+  it('on /sse/message (the agents library answers in plain words there)', async () => {
+    const { access_token } = await tokensFor(ALICE);
+    const wire = new SseWire(new URL('/sse', ORIGIN).href, access_token, workerFetch);
+    expect(await wire.open()).toBe(200);
+    try {
+      await expectJsonRpcError(await worker('/sse/message', post(access_token, toolsList)), 400, -32000);
+      await expectJsonRpcError(await worker(wire.endpoint ?? '', post(access_token, toolsList, { 'Content-Type': 'text/plain' })), 400, -32000);
+      const unsupported = await worker(wire.endpoint ?? '', post(access_token, toolsList, { 'Content-Type': 'text/plain' }));
+      expect(((await unsupported.json()) as JsonRpcResponse).error?.message).toBe('Unsupported content-type: text/plain');
+      await expectJsonRpcError(await worker('/sse/message', { ...post(access_token, toolsList), method: 'PUT' }), 404, -32000);
+      // Our own answer for a session that is not the caller's was JSON already.
+      await expectJsonRpcError(await worker(`/sse/message?sessionId=${'f'.repeat(32)}.${'A'.repeat(22)}`, post(access_token, toolsList)), 404, -32001);
+      // Bodies the library would parse unguarded (a 500) are refused as /mcp refuses them.
+      const endpoint = wire.endpoint ?? '';
+      await expectJsonRpcError(await worker(endpoint, { ...post(access_token, toolsList), body: '{"jsonrpc":' }), 400, -32700);
+      await expectJsonRpcError(await worker(endpoint, post(access_token, { not: 'json-rpc' })), 400, -32600);
+      await expectJsonRpcError(await worker(endpoint, post(access_token, [toolsList, toolsList])), 400, -32600);
+      await expectJsonRpcError(await worker(endpoint, { ...post(access_token, toolsList), body: JSON.stringify({ ...toolsList, pad: 'x'.repeat(1024 * 1024) }) }), 413, -32000);
+      // And an accepted message is still 202.
+      expect((await worker(endpoint, post(access_token, initialize))).status).toBe(202);
+    } finally {
+      await wire.close();
+    }
   });
 });

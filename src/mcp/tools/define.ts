@@ -54,6 +54,55 @@ export function toolError(message: string): ToolResult {
   return { isError: true, content: [{ type: 'text', text: message }] };
 }
 
+/**
+ * Up to this many bytes (UTF-8) of pretty-printed JSON, a result is sent both as `structuredContent`
+ * and, serialized, as its text content: MCP asks for that copy, for clients that read only `content`
+ * ("For backwards compatibility, a tool that returns structured content SHOULD also return the
+ * serialized JSON in a TextContent block": tools, "Structured Content", in 2025-06-18, 2025-11-25 and
+ * 2026-07-28 alike). Above it, the copy would double a message that is already large (the text is
+ * a JSON string inside the JSON-RPC message, so every quote and newline is escaped once more), so the
+ * text is a one-line summary instead that says where the result is. No tool here gets that far:
+ * notes_list pages stay under it (../../storage/user-notes.ts), and one note is at most about 60 KB
+ * of JSON. It is the rule for any tool that will.
+ */
+export const TEXT_COPY_MAX_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+
+/** Whether `text` is more than `limit` bytes in UTF-8, encoding it only when its length cannot tell. */
+export function exceedsBytes(text: string, limit: number): boolean {
+  // A UTF-16 code unit is 1 to 3 bytes in UTF-8 (a surrogate pair, two units, is 4).
+  if (text.length * 3 <= limit) return false;
+  if (text.length > limit) return true;
+  return encoder.encode(text).byteLength > limit;
+}
+
+export function utf8Bytes(text: string): number {
+  return encoder.encode(text).byteLength;
+}
+
+/** `n` bytes for a person or a model to read: `312 KiB`, `2.4 MiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024 * 1024) return `${Math.ceil(n / 1024)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
 export function toolJson(value: Record<string, unknown>): ToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }], structuredContent: value };
+  const text = JSON.stringify(value, null, 2);
+  if (!exceedsBytes(text, TEXT_COPY_MAX_BYTES)) return { content: [{ type: 'text', text }], structuredContent: value };
+  return { content: [{ type: 'text', text: largeResultSummary(value, utf8Bytes(text)) }], structuredContent: value };
+}
+
+/**
+ * One line in place of a large result's JSON: where the result is, and its top-level fields (arrays
+ * by their length, short strings and other scalars as they are, so a cursor survives).
+ */
+function largeResultSummary(value: Record<string, unknown>, bytes: number): string {
+  const fields = Object.entries(value).map(([key, field]) => {
+    if (Array.isArray(field)) return `${JSON.stringify(key)}: [${field.length} items]`;
+    if (typeof field === 'string' && field.length > 200) return `${JSON.stringify(key)}: [a string of ${field.length} characters]`;
+    if (typeof field === 'object' && field !== null) return `${JSON.stringify(key)}: {…}`;
+    return `${JSON.stringify(key)}: ${JSON.stringify(field)}`;
+  });
+  return `This result is ${formatBytes(bytes)} of JSON, too large to send twice: it is in structuredContent only. Its fields: {${fields.join(', ')}}`;
 }
