@@ -1,6 +1,7 @@
 // CLI entry point: `tsx dev/idp/main.ts`. IDP_PORT is the IdP's port, PORT the
-// local Worker's (its /callback is the registered redirect URI).
-import { startDevIdp } from './server.js';
+// local Worker's (its /callback is the registered redirect URI). The signing key is kept in
+// .wrangler/dev-idp/ (git-ignored), so tokens it signed still verify after a restart.
+import { DEV_IDP_STATE_DIR, startDevIdp } from './server.js';
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -18,6 +19,7 @@ const workerPort = portFromEnv('PORT', 8787);
 const idp = await startDevIdp({
   port: idpPort,
   redirectUris: [`http://localhost:${workerPort}/callback`, `http://127.0.0.1:${workerPort}/callback`],
+  stateDir: DEV_IDP_STATE_DIR,
 });
 console.log(`Dev IdP: ${idp.issuer} (accounts alice/alice, bob/bob)`);
 

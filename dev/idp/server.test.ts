@@ -1,9 +1,14 @@
 // Drives the dev IdP the way a browser plus the Worker would: authorization request,
 // login form, redirect back with a code, then the token exchange via oauth4webapi.
+import { createPublicKey, verify, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startDevIdp, type DevIdp } from './server.js';
+import { SIGNING_KEYS_FILE } from './keys.js';
+import { startDevIdp, type DevIdp, type DevIdpOptions } from './server.js';
 
 const REDIRECT_URI = 'http://localhost:9/callback';
 const insecure = { [oauth.allowInsecureRequests]: true };
@@ -224,5 +229,190 @@ describe('dev IdP', () => {
 
     const userinfo = await oauth.userInfoRequest(as, client, tokens.access_token, insecure);
     expect(userinfo.status).toBe(401);
+  });
+});
+
+/** A whole sign-in at `idp` as alice, from discovery to the token response: the raw ID token. */
+async function idTokenFrom(idp: DevIdp, beforeLogin?: () => void): Promise<string> {
+  const issuer = new URL(idp.issuer);
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }));
+  const client = { client_id: idp.clientId };
+  const jar = new CookieJar();
+  const codeVerifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const authorizationUrl = new URL(as.authorization_endpoint ?? '');
+  authorizationUrl.search = new URLSearchParams({
+    client_id: client.client_id,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope: 'openid',
+    code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+  }).toString();
+  const form = expectPage(await visit(jar, authorizationUrl));
+  beforeLogin?.();
+  const callback = expectCallback(await visit(jar, new URL(`${form.url.pathname}/login`, form.url), { method: 'POST', body: new URLSearchParams({ login: 'alice', password: 'alice' }) }));
+  const params = oauth.validateAuthResponse(as, client, callback, state);
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(idp.clientSecret), params, REDIRECT_URI, codeVerifier, insecure);
+  const body: unknown = await response.json();
+  const idToken: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, 'id_token') : undefined;
+  if (typeof idToken !== 'string') throw new Error(`no id_token: ${JSON.stringify(body)}`);
+  return idToken;
+}
+
+/** The `kid` of a JWT, and whether its signature verifies with a key of `idp`'s published JWKS. */
+async function checkAgainstJwks(idp: DevIdp, jwt: string): Promise<{ kid: string; verifies: boolean; published: string[] }> {
+  const [header = '', payload = '', signature = ''] = jwt.split('.');
+  const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { kid: string };
+  const { keys } = (await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: (NodeJwk & { kid: string })[] };
+  const key = keys.find((candidate) => candidate.kid === kid);
+  if (keys.some((candidate) => 'd' in candidate || 'p' in candidate)) throw new Error('the JWKS publishes a private key');
+  const verifies = key !== undefined && verify('sha256', Buffer.from(`${header}.${payload}`), createPublicKey({ key, format: 'jwk' }), Buffer.from(signature, 'base64url'));
+  return { kid, verifies, published: keys.map((candidate) => candidate.kid) };
+}
+
+function idle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+describe('dev IdP signing keys', () => {
+  let dir: string;
+  const started: DevIdp[] = [];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dev-idp-keys-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(started.map((idp) => idp.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(options: Partial<DevIdpOptions> = {}): Promise<DevIdp> {
+    const idp = await startDevIdp({ port: 0, redirectUris: [REDIRECT_URI], ...options });
+    started.push(idp);
+    return idp;
+  }
+
+  it('without a state directory, starts with a new key every time', async () => {
+    const [a, b] = await Promise.all([start(), start()]);
+    expect(a.keyIds()).toHaveLength(1);
+    expect(a.keyIds()).not.toEqual(b.keyIds());
+  });
+
+  it('keeps its key in the state directory (this user only): an ID token from before a restart verifies after it', async () => {
+    const stateDir = join(dir, 'restart');
+    const first = await start({ stateDir });
+    const kids = first.keyIds();
+    const idToken = await idTokenFrom(first);
+    const port = Number(new URL(first.issuer).port);
+    await first.close();
+    await idle(); // let this process's HTTP client see the old server's connections close
+    expect(statSync(join(stateDir, SIGNING_KEYS_FILE)).mode & 0o777).toBe(0o600);
+
+    const second = await start({ stateDir, port });
+    expect(second.issuer).toBe(first.issuer);
+    expect(second.keyIds()).toEqual(kids);
+    expect(await checkAgainstJwks(second, idToken)).toMatchObject({ kid: kids[0], verifies: true });
+  });
+
+  it('rotates on demand: the new key signs, the old one stays published, a sign-in under way finishes, and the rotation is kept', async () => {
+    const stateDir = join(dir, 'rotate');
+    const idp = await start({ stateDir });
+    const [old = ''] = idp.keyIds();
+    const before = await idTokenFrom(idp);
+
+    // Rotated between the login form and the login: sessions and interactions outlive the rotation.
+    let kid = '';
+    const after = await idTokenFrom(idp, () => {
+      kid = idp.rotateKeys();
+    });
+    expect(idp.keyIds()).toEqual([kid, old]);
+    expect(await checkAgainstJwks(idp, after)).toEqual({ kid, verifies: true, published: [kid, old] });
+    expect(await checkAgainstJwks(idp, before)).toMatchObject({ kid: old, verifies: true });
+
+    // A second rotation drops the oldest key.
+    const newest = idp.rotateKeys();
+    expect(idp.keyIds()).toEqual([newest, kid]);
+    expect(await checkAgainstJwks(idp, before)).toMatchObject({ verifies: false });
+
+    const port = Number(new URL(idp.issuer).port);
+    await idp.close();
+    await idle();
+    expect((await start({ stateDir, port })).keyIds()).toEqual([newest, kid]);
+  });
+
+  it('refuses to start from a key file it did not write, and says what to do', async () => {
+    const stateDir = join(dir, 'corrupt');
+    mkdirSync(stateDir);
+    writeFileSync(join(stateDir, SIGNING_KEYS_FILE), '{"keys": [{"kty": "oct"}]}');
+    await expect(start({ stateDir })).rejects.toThrow(/delete it to start with a new signing key/);
+  });
+});
+
+describe('dev IdP faults and control endpoints', () => {
+  let idp: DevIdp;
+  let plain: DevIdp;
+
+  beforeAll(async () => {
+    [idp, plain] = await Promise.all([startDevIdp({ port: 0, redirectUris: [REDIRECT_URI], control: true }), startDevIdp({ port: 0, redirectUris: [REDIRECT_URI] })]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([idp?.close(), plain?.close()]);
+  });
+
+  const discovery = () => `${idp.issuer}/.well-known/openid-configuration`;
+
+  it.each([
+    ['html', 200, 'text/html'],
+    ['http-500', 500, 'text/html'],
+    ['oauth-500', 500, 'application/json'],
+    ['invalid-json', 200, 'application/json'],
+  ] as const)('answers %s on the faulted path only, as many times as asked', async (mode, status, type) => {
+    idp.injectFault({ path: '/.well-known/openid-configuration', mode, times: 2 });
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(discovery());
+      expect(response.status).toBe(status);
+      expect(response.headers.get('content-type')).toContain(type);
+      if (mode !== 'oauth-500') await expect(response.clone().json()).rejects.toThrow();
+      await response.body?.cancel();
+    }
+    expect((await fetch(discovery())).status).toBe(200);
+  });
+
+  it('hangs: the connection is accepted and never answered, until the fault is cleared', async () => {
+    idp.injectFault({ path: '/token', mode: 'hang' });
+    const hanging = fetch(`${idp.issuer}/token`, { method: 'POST', body: 'grant_type=x' });
+    const outcome = await Promise.race([hanging.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 300))]);
+    expect(outcome).toBe('still waiting');
+    idp.clearFaults();
+    expect((await hanging).status).toBe(503);
+    expect((await fetch(`${idp.issuer}/token`, { method: 'POST' })).status).toBe(400);
+  });
+
+  it('takes faults and key rotations over HTTP from loopback, as JSON only, when started with control', async () => {
+    const post = (target: DevIdp, path: string, body: unknown, type = 'application/json') =>
+      fetch(`${target.issuer}/__dev-idp/${path}`, { method: 'POST', headers: { 'Content-Type': type }, body: JSON.stringify(body) });
+
+    const rotated = await post(idp, 'rotate-keys', {});
+    expect(rotated.status).toBe(200);
+    const { kid } = (await rotated.json()) as { kid: string };
+    expect(idp.keyIds()[0]).toBe(kid);
+
+    expect((await post(idp, 'faults', { path: '/jwks', mode: 'http-500', times: 1 })).status).toBe(204);
+    expect((await fetch(`${idp.issuer}/jwks`)).status).toBe(500);
+    expect((await fetch(`${idp.issuer}/jwks`)).status).toBe(200);
+    expect((await post(idp, 'faults', { path: '/jwks', mode: 'explode' })).status).toBe(400);
+    // A web page can post a form or text to localhost without asking; this endpoint takes neither.
+    expect((await post(idp, 'faults', { path: '/jwks', mode: 'hang' }, 'text/plain')).status).toBe(415);
+    expect((await fetch(`${idp.issuer}/jwks`)).status).toBe(200);
+    expect((await fetch(`${idp.issuer}/__dev-idp/faults`, { method: 'DELETE' })).status).toBe(204);
+
+    // Without control, the path is oidc-provider's, which has no such route.
+    const keys = plain.keyIds();
+    expect((await post(plain, 'rotate-keys', {})).status).toBe(404);
+    expect(plain.keyIds()).toEqual(keys);
   });
 });

@@ -1,16 +1,28 @@
 // A local OpenID Connect provider for development and tests, built on
-// oidc-provider. Dev-only: in-memory state, throwaway keys, fixed accounts.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+// oidc-provider. Dev-only: in-memory state, fixed accounts, and signing keys that are
+// throwaway unless a state directory keeps them.
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { Provider, type Configuration, type KoaContext } from 'oidc-provider';
+import { fileURLToPath } from 'node:url';
+import { Provider, type AdapterFactory, type Configuration, type KoaContext } from 'oidc-provider';
 
 import { findAccountBySub } from './accounts.js';
+import { Faults, isFault, type Fault } from './faults.js';
 import { logoutPage, messagePage } from './html.js';
 import { handleInteraction, interactionPath, matchInteractionRoute, sendHtml } from './interaction.js';
+import { SigningKeys } from './keys.js';
 import { createMemoryAdapterFactory } from './memory-adapter.js';
+
+export type { Fault, FaultMode } from './faults.js';
 
 export const DEV_CLIENT_ID = 'mcp-worker-dev';
 export const DEV_CLIENT_SECRET = 'dev-client-secret-not-for-production';
+
+/**
+ * Where a developer's dev IdP (`npm start`, `npm run idp`) keeps its signing keys: beside
+ * wrangler's local state, git-ignored. Tests pass a temporary directory, or none.
+ */
+export const DEV_IDP_STATE_DIR = fileURLToPath(new URL('../../.wrangler/dev-idp', import.meta.url));
 
 export interface DevIdpOptions {
   /** 0 picks a free port; `issuer` then carries the real one. */
@@ -20,6 +32,16 @@ export interface DevIdpOptions {
   redirectUris: string[];
   clientId?: string;
   clientSecret?: string;
+  /**
+   * Where the signing keys are kept (`signing-keys.json`, created on first start), so ID tokens
+   * signed before a restart still verify after it. Default: a new key in memory at every start.
+   */
+  stateDir?: string;
+  /**
+   * Serve the control endpoints under `/__dev-idp/` (key rotation, faults) to loopback callers,
+   * for tests that cannot hold this handle (the workerd tests). Default off.
+   */
+  control?: boolean;
 }
 
 export interface DevIdp {
@@ -27,8 +49,23 @@ export interface DevIdp {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** The `kid`s of the published signing keys, the one that signs first. */
+  keyIds(): string[];
+  /**
+   * Rotates the signing key: a new one signs from now on, the previous one stays published (and is
+   * dropped at the next rotation). Saved in `stateDir`, if any. Sessions and codes survive it.
+   * Returns the new key's `kid`.
+   */
+  rotateKeys(): string;
+  /** Makes requests to `fault.path` hang or get garbage (see faults.ts), until cleared or `fault.times` requests. */
+  injectFault(fault: Fault): void;
+  /** Every fault off; hanging requests are answered 503. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
+
+/** Where the control endpoints live when `control` is on. */
+export const CONTROL_PATH = '/__dev-idp';
 
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const host = options.host ?? 'localhost';
@@ -44,12 +81,55 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const { servers, port } = await listen(host, options.port, (req, res) => handler(req, res));
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
+  const faults = new Faults();
+  let keys: SigningKeys;
+  // What every Provider of this IdP shares, so that a key rotation (a new Provider) keeps sessions,
+  // interactions, codes and tokens, and the cookies that name them.
+  const shared: SharedState = {
+    client: { clientId, clientSecret, redirectUris: options.redirectUris },
+    adapter: createMemoryAdapterFactory(),
+    cookieKeys: [randomBytes(32).toString('base64url')],
+  };
+  const serve = (provider: Provider): void => {
+    const oidc = requestHandler(provider);
+    handler = (req, res) => {
+      const { pathname } = new URL(req.url ?? '/', 'http://dev-idp.invalid');
+      if (options.control === true && (pathname === CONTROL_PATH || pathname.startsWith(`${CONTROL_PATH}/`))) {
+        control(pathname, req, res).catch((error: unknown) => {
+          if (!res.headersSent) sendJson(res, 500, { error: error instanceof Error ? error.message : String(error) });
+        });
+        return;
+      }
+      if (faults.apply(pathname, req, res)) return;
+      oidc(req, res);
+    };
+  };
+  const rotateKeys = (): string => {
+    const key = keys.rotate();
+    serve(createProvider(issuer, shared, keys));
+    return key.kid;
+  };
+  const control = async (pathname: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!isLoopbackAddress(req.socket.remoteAddress)) return sendJson(res, 403, { error: 'loopback only' });
+    // JSON only: a web page can send a form or plain text to localhost without asking, not JSON.
+    if (req.method !== 'DELETE' && !String(req.headers['content-type'] ?? '').startsWith('application/json')) return sendJson(res, 415, { error: 'application/json only' });
+    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    if (pathname === `${CONTROL_PATH}/rotate-keys` && req.method === 'POST') return sendJson(res, 200, { kid: rotateKeys(), keys: keys.keys.map(({ kid }) => kid) });
+    if (pathname === `${CONTROL_PATH}/faults` && req.method === 'POST') {
+      if (!isFault(body)) return sendJson(res, 400, { error: 'expected {"path": "/…", "mode": "hang"|"html"|"http-500"|"oauth-500"|"invalid-json", "times"?: n}' });
+      faults.set(body);
+      return sendJson(res, 204);
+    }
+    if (pathname === `${CONTROL_PATH}/faults` && req.method === 'DELETE') {
+      faults.clear();
+      return sendJson(res, 204);
+    }
+    return sendJson(res, 404, { error: 'no such control endpoint' });
+  };
+
   try {
-    const provider = new Provider(issuer, providerConfiguration({ clientId, clientSecret, redirectUris: options.redirectUris }));
-    provider.on('server_error', (_ctx, error) => {
-      console.error(`Dev IdP: ${error.message}`);
-    });
-    handler = requestHandler(provider);
+    keys = SigningKeys.load(options.stateDir);
+    serve(createProvider(issuer, shared, keys));
   } catch (error) {
     await closeServers(servers);
     throw error;
@@ -60,19 +140,38 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     clientId,
     clientSecret,
-    close: () => (closing ??= closeServers(servers)),
+    keyIds: () => keys.keys.map(({ kid }) => kid),
+    rotateKeys,
+    injectFault: (fault) => faults.set(fault),
+    clearFaults: () => faults.clear(),
+    close: () =>
+      (closing ??= (async () => {
+        faults.clear();
+        await closeServers(servers);
+      })()),
   };
 }
 
-function providerConfiguration(client: { clientId: string; clientSecret: string; redirectUris: string[] }): Configuration {
-  // A fresh RSA key per start: tokens from a previous run simply stop verifying.
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const signingKey: JsonWebKey = { ...privateKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' };
+interface SharedState {
+  client: { clientId: string; clientSecret: string; redirectUris: string[] };
+  adapter: AdapterFactory;
+  cookieKeys: string[];
+}
 
+function createProvider(issuer: string, shared: SharedState, keys: SigningKeys): Provider {
+  const provider = new Provider(issuer, providerConfiguration(shared, keys));
+  provider.on('server_error', (_ctx, error) => {
+    console.error(`Dev IdP: ${error.message}`);
+  });
+  return provider;
+}
+
+function providerConfiguration({ client, adapter, cookieKeys }: SharedState, keys: SigningKeys): Configuration {
   return {
-    adapter: createMemoryAdapterFactory(),
-    jwks: { keys: [signingKey] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    adapter,
+    // The first key signs; the others are published so that what they signed still verifies.
+    jwks: { keys: keys.keys.map((key) => ({ ...key })) },
+    cookies: { keys: cookieKeys },
     clients: [
       {
         client_id: client.clientId,
@@ -133,6 +232,38 @@ function providerConfiguration(client: { clientId: string; clientSecret: string;
 function htmlBody(ctx: KoaContext, html: string): void {
   ctx.type = 'html';
   ctx.body = html;
+}
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+function sendJson(res: ServerResponse, status: number, body?: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  if (body === undefined) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const bytes: Buffer = chunk;
+    size += bytes.byteLength;
+    if (size > 4096) throw new Error('body too large');
+    chunks.push(bytes);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return undefined;
+  }
 }
 
 function requestHandler(provider: Provider): RequestListener {

@@ -17,10 +17,10 @@ import {
 import { Hono, type Context } from 'hono';
 import { loadConfig, type Config } from '../config';
 import { upstreamFor } from '../upstream';
-import { UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
+import { injectedUpstreamOptions, UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
 import { openShownScopes, sealShownScopes } from './consent-scopes';
 import { postedScopes, requestedScopes } from './grant-scopes';
-import { consentPage, errorPage, homePage, pageHeaders, requestErrorPage } from './pages';
+import { consentPage, errorPage, homePage, pageHeaders, requestErrorPage, upstreamUnavailablePage } from './pages';
 import { isTrusted } from './trusted-clients';
 import type { GrantProps } from './props';
 import { allowedScopes } from './scope-policy';
@@ -106,7 +106,7 @@ authApp.get(CALLBACK_PATH, async (c) => {
   const callback = new URL(c.req.url);
   const state = callback.searchParams.get('state') ?? '';
   try {
-    const identity = await upstreamFor(config).finish(callback, state, flow, callbackUrl(c));
+    const identity = await upstreamFor(config, fetch, injectedUpstreamOptions(c.env)).finish(callback, state, flow, callbackUrl(c));
     if (!isAllowedToSignIn(config.signInPolicy, identity)) {
       console.warn(JSON.stringify({ event: 'sign_in_refused', upstream: identity.upstream, reason: 'sign-in policy' }));
       return redirectError(request, 'access_denied', 'This account is not allowed to use this server.', headers);
@@ -136,34 +136,64 @@ authApp.get(CALLBACK_PATH, async (c) => {
     headers.set('Location', redirectTo);
     return new Response(null, { status: 302, headers });
   } catch (error) {
-    if (error instanceof UpstreamError) return upstreamErrorRedirect(request, error, headers);
+    if (error instanceof UpstreamError) return upstreamErrorResponse(request, error, headers);
     return authorizeError(c, error);
   }
 });
 
 /** Hands the browser to the upstream IdP; `state` exists only now, after consent, bound to this browser. */
 async function startUpstream(c: Context<AuthEnv>, request: AuthRequest, headers: Headers): Promise<Response> {
-  const upstream = upstreamFor(loadConfig(c.env));
+  const upstream = upstreamFor(loadConfig(c.env), fetch, injectedUpstreamOptions(c.env));
   const flow = await upstream.prepare();
   const started = await c.env.OAUTH_PROVIDER.beginUpstream(request, { data: flow, headers });
   let location: URL;
   try {
     location = await upstream.authorizationUrl(flow, started.state, callbackUrl(c));
   } catch (error) {
-    // The request was validated and consent given: an IdP outage goes back to the client, not to a 500.
-    if (error instanceof UpstreamError) return upstreamErrorRedirect(request, error, started.headers);
+    // The request was validated and consent given: an IdP outage is a page with the way back, not a 500.
+    if (error instanceof UpstreamError) return upstreamErrorResponse(request, error, started.headers);
     throw error;
   }
   started.headers.set('Location', location.href);
   return new Response(null, { status: 302, headers: started.headers });
 }
 
-/** An upstream failure as the client sees it (RFC 6749 §4.1.2.1); the detail goes to the log only. */
-function upstreamErrorRedirect(request: AuthRequest, error: UpstreamError, headers: Headers): Response {
+/**
+ * An upstream failure, for a request the provider validated; the detail goes to the log only.
+ *
+ * - The IdP did not answer (no answer in time, unreachable, 5xx, or it said it is unavailable): a
+ *   page (503) saying so, with a link to try again and the way back to the client as a link
+ *   carrying `temporarily_unavailable` (RFC 6749 §4.1.2.1). Trying again usually works a moment
+ *   later, which a redirect would take away: the client would only see an error.
+ * - The user refused at the IdP: `access_denied`, redirected. The user acted; going back is what
+ *   they asked for.
+ * - The IdP refused the sign-in or answered nonsense (`server_error`), redirected: retrying will
+ *   not help, and the client needs to know.
+ */
+async function upstreamErrorResponse(request: AuthRequest, error: UpstreamError, headers: Headers): Promise<Response> {
   console.warn(JSON.stringify({ event: 'upstream_sign_in_failed', reason: error.reason, detail: error.detail }));
-  const code: AuthorizationErrorCode =
-    error.reason === 'access_denied' ? 'access_denied' : error.reason === 'upstream_unavailable' ? 'temporarily_unavailable' : 'server_error';
+  if (error.reason === 'upstream_unavailable') {
+    const back = new URL(authorizationErrorRedirect(request, 'temporarily_unavailable', error.userMessage));
+    return new Response(await upstreamUnavailablePage(error.userMessage, back, authorizeAgainUrl(request)), { status: 503, headers: pageHeaders(headers) });
+  }
+  const code: AuthorizationErrorCode = error.reason === 'access_denied' ? 'access_denied' : 'server_error';
   return redirectError(request, code, error.userMessage, headers);
+}
+
+/**
+ * The validated request again, as a link to this server's /authorize: the same client, redirect
+ * URI, state, PKCE challenge and resource, and the scopes the user approved. /authorize validates it
+ * anew; with the approval remembered in this browser it goes straight to the IdP.
+ */
+function authorizeAgainUrl(request: AuthRequest): string | undefined {
+  if (!request.codeChallenge || request.codeChallengeMethod !== 'S256') return undefined;
+  const params = new URLSearchParams({ response_type: request.responseType, client_id: request.clientId, redirect_uri: request.redirectUri });
+  if (request.scope.length > 0) params.set('scope', request.scope.join(' '));
+  if (request.state) params.set('state', request.state);
+  params.set('code_challenge', request.codeChallenge);
+  params.set('code_challenge_method', request.codeChallengeMethod);
+  if (request.resource) params.set('resource', request.resource);
+  return `/authorize?${params}`;
 }
 
 /** How long an approval is remembered in the browser, per app, redirect URI and resource. */

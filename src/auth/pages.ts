@@ -99,6 +99,23 @@ export function requestErrorPage(description: string, back: URL) {
   );
 }
 
+/**
+ * The upstream IdP did not answer (no answer in time, unreachable, or failing with 5xx), after the
+ * request was validated: what happened, a way to try again here (`retry`, this server's /authorize
+ * with the same request), and the way back to the client (`back`, carrying
+ * `error=temporarily_unavailable`, `state` and `iss`) as a link, so the user decides which.
+ */
+export function upstreamUnavailablePage(message: string, back: URL, retry: string | undefined) {
+  const again = retry === undefined ? '' : html`<p>This is usually temporary. <a href="${retry}" id="retry">Try signing in again</a></p>`;
+  return layout(
+    'Your identity provider did not answer',
+    html`<h1>Your identity provider did not answer</h1>
+<p>${message} You are not signed in, and nothing was shared with the app.</p>
+${again}
+<p>Or go back to <strong>${back.host}</strong> and tell it that sign-in is unavailable for now: <a href="${back.href}" rel="noreferrer" id="back">Return to ${back.host}</a></p>`,
+  );
+}
+
 /** 429 for a browser: too many sign-in requests from this address (../guard/rate-limits.ts). */
 export async function rateLimitedPage(retryAfterSeconds = 60): Promise<Response> {
   const page = await errorPage('Too many sign-in requests', `Too many sign-in requests came from your network. Wait ${retryAfterSeconds} seconds, then start again from the app.`);

@@ -8,7 +8,8 @@
 import * as oauth from 'oauth4webapi';
 import { scopePolicyNamesGithubOrgs } from '../auth/scope-policy';
 import { isLoopbackHost, type Config, type GithubUpstreamConfig } from '../config';
-import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
+import { describe, upstreamFetch } from './http';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity, type UpstreamOptions } from './types';
 
 const GITHUB_API_VERSION = '2022-11-28';
 
@@ -58,7 +59,7 @@ export function nextPageLink(header: string | null): string | undefined {
   return undefined;
 }
 
-export function createGithubAdapter(config: GithubUpstreamConfig, options: { needOrgs: boolean }, fetchImpl: typeof fetch = fetch): UpstreamAdapter {
+export function createGithubAdapter(config: GithubUpstreamConfig, options: { needOrgs: boolean } & UpstreamOptions, fetchImpl: typeof fetch = fetch): UpstreamAdapter {
   const server: oauth.AuthorizationServer = {
     issuer: config.webUrl,
     authorization_endpoint: `${config.webUrl}/login/oauth/authorize`,
@@ -66,44 +67,42 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
   };
   const client: oauth.Client = { client_id: config.clientId };
   const web = new URL(config.webUrl);
+  // A deadline on each request (token, every API call) and its body; outages told apart from garbage (./http.ts).
+  const githubFetch = upstreamFetch(fetchImpl, { timeoutMs: options.timeoutMs ?? UPSTREAM_TIMEOUT_MS, idp: 'GitHub' });
   const http = {
-    [oauth.customFetch]: fetchImpl,
+    [oauth.customFetch]: githubFetch,
     [oauth.allowInsecureRequests]: web.protocol === 'http:' && isLoopbackHost(web.hostname),
-    signal: () => AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
   };
   // read:org only when an organisation allowlist or a github-org: scope rule needs it (needsGithubOrgs).
   const scopes = ['read:user', 'user:email', ...(options.needOrgs ? ['read:org'] : [])];
   const apiBase = new URL(`${config.apiUrl}/`);
 
-  /** One API request: its answer when 2xx, as JSON; an {@link UpstreamError} otherwise. `path` is for logs. */
+  /**
+   * One API request: its answer when 2xx, as JSON; an {@link UpstreamError} otherwise (no answer in
+   * time, unreachable or 5xx: `upstream_unavailable`, from ./http.ts). `path` is for logs.
+   */
   async function get(url: URL, token: string): Promise<{ body: unknown; response: Response }> {
     const path = `${url.pathname}${url.search}`;
-    try {
-      const response = await fetchImpl(url.href, {
-        headers: {
-          Authorization: `Bearer ${token}`,
-          Accept: 'application/vnd.github+json',
-          'X-GitHub-Api-Version': GITHUB_API_VERSION,
-          'User-Agent': 'mcp-workers-oauth',
-        },
-        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
-      });
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new UpstreamError('upstream_error', 'GitHub refused to share your profile. Please start again.', `GET ${path}: HTTP ${response.status}`);
-      }
-      let body: unknown;
-      try {
-        body = await response.json();
-      } catch (error) {
-        if (isTimeout(error)) throw error;
-        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `GET ${path}: not JSON`);
-      }
-      return { body, response };
-    } catch (error) {
-      if (error instanceof UpstreamError) throw error;
-      throw new UpstreamError('upstream_unavailable', 'GitHub could not be reached. Try again shortly.', `GET ${path}: ${String(error)}`);
+    const response = await githubFetch(url.href, {
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.github+json',
+        'X-GitHub-Api-Version': GITHUB_API_VERSION,
+        'User-Agent': 'mcp-workers-oauth',
+      },
+    });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new UpstreamError('upstream_error', 'GitHub refused to share your profile. Please start again.', `GET ${path}: HTTP ${response.status}`);
     }
+    let body: unknown;
+    try {
+      // Already read in full by githubFetch: parsing cannot time out.
+      body = await response.json();
+    } catch {
+      throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `GET ${path}: not JSON`);
+    }
+    return { body, response };
   }
 
   async function api<T>(path: string, token: string): Promise<T> {
@@ -157,10 +156,8 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
       try {
         params = oauth.validateAuthResponse(server, client, callbackUrl, state);
       } catch (error) {
-        if (error instanceof oauth.AuthorizationResponseError) {
-          throw new UpstreamError('access_denied', 'Sign-in was cancelled or refused on GitHub.', `upstream error=${error.error}`);
-        }
-        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', String(error));
+        if (error instanceof oauth.AuthorizationResponseError) throw authorizationResponseError(error.error);
+        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', describe(error));
       }
       let accessToken: string;
       try {
@@ -177,7 +174,8 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
         accessToken = (await oauth.processAuthorizationCodeResponse(server, client, response)).access_token;
       } catch (error) {
         if (error instanceof UpstreamError) throw error;
-        throw new UpstreamError('upstream_unavailable', 'GitHub could not complete the sign-in. Try again shortly.', `token: ${String(error)}`);
+        if (error instanceof oauth.ResponseBodyError) throw new UpstreamError('upstream_error', 'GitHub refused the sign-in. Please start again.', `token: ${error.error}`);
+        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `token: ${describe(error)}`);
       }
       const [user, emails, orgs] = await Promise.all([
         api<GithubUser>('/user', accessToken),
@@ -201,6 +199,14 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
   };
 }
 
-function isTimeout(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+/**
+ * An error GitHub sent back to /callback: the user cancelling is `access_denied`; GitHub down
+ * (`temporarily_unavailable`, `server_error`) an outage the user may retry; anything else
+ * (`redirect_uri_mismatch`, `application_suspended`, …) a configuration the user cannot fix.
+ */
+function authorizationResponseError(code: string): UpstreamError {
+  const detail = `upstream error=${code.slice(0, 100)}`;
+  if (code === 'access_denied') return new UpstreamError('access_denied', 'Sign-in was cancelled or refused on GitHub.', detail);
+  if (code === 'temporarily_unavailable' || code === 'server_error') return new UpstreamError('upstream_unavailable', 'GitHub could not sign you in right now.', detail);
+  return new UpstreamError('upstream_error', 'GitHub refused the sign-in request.', detail);
 }

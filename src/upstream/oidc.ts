@@ -1,22 +1,30 @@
 /**
  * Any OpenID Connect provider (Google, Auth0, Okta, Keycloak, Stytch, WorkOS, the local dev IdP) by
  * configuration alone: discovery, PKCE S256, state, nonce, and a fully verified ID token, all through
- * oauth4webapi.
+ * oauth4webapi. Every request to the IdP goes through ./http.ts (deadline, outage or garbage).
  */
 import * as oauth from 'oauth4webapi';
 import { httpsOrLoopbackProblem, isLoopbackHost, type OidcUpstreamConfig } from '../config';
-import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity } from './types';
+import { describe, upstreamFetch } from './http';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity, type UpstreamOptions } from './types';
 
 /** Discovery documents change rarely; an hour bounds how long a key or endpoint rotation goes unseen. */
 const DISCOVERY_CACHE_MS = 60 * 60 * 1000;
 
-interface CachedDiscovery {
+/**
+ * A discovery document and its key set. oauth4webapi caches a key set per `server` object (and
+ * fetches it again only when it is 60 s old, or 300 s): a new `server` object starts a new key set.
+ */
+export interface CachedDiscovery {
   server: oauth.AuthorizationServer;
   fetchedAt: number;
   jwks: oauth.JWKSCacheInput;
 }
 
-const discoveryCache = new Map<string, CachedDiscovery>();
+export type DiscoveryCache = Map<string, CachedDiscovery>;
+
+/** One per isolate, by issuer. */
+const isolateDiscoveryCache: DiscoveryCache = new Map();
 
 /** The discovery document's URLs the Worker fetches (with the code, the IdP's tokens) or sends the browser to. */
 const DISCOVERED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri'] as const;
@@ -37,25 +45,27 @@ export function discoveredEndpointProblems(server: oauth.AuthorizationServer): s
   });
 }
 
-export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof fetch = fetch): UpstreamAdapter {
+export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof fetch = fetch, options: UpstreamOptions = {}): UpstreamAdapter {
   const issuer = new URL(config.issuer);
   const client: oauth.Client = { client_id: config.clientId };
   const clientAuth = oauth.ClientSecretBasic(config.clientSecret);
+  const discoveryCache = options.discoveryCache ?? isolateDiscoveryCache;
   const http = {
-    [oauth.customFetch]: fetchImpl,
+    // A deadline on each request (discovery, token, keys, userinfo) and its body; outages told apart from garbage.
+    [oauth.customFetch]: upstreamFetch(fetchImpl, { timeoutMs: options.timeoutMs ?? UPSTREAM_TIMEOUT_MS, idp: `The identity provider at ${issuer.host}` }),
     // Plain http only for an issuer on this machine (the dev IdP); config.ts refuses any other http issuer,
     // and discover() any endpoint that is neither https nor loopback.
     [oauth.allowInsecureRequests]: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname),
-    // A fresh deadline for each request (discovery, token, keys, userinfo).
-    signal: () => AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
   };
   const upstream = `oidc:${issuer.host}`;
 
   async function discover(): Promise<CachedDiscovery> {
     const cached = discoveryCache.get(config.issuer);
     if (cached && Date.now() - cached.fetchedAt < DISCOVERY_CACHE_MS) return cached;
-    const server = await unavailableOnFailure('discovery', async () =>
-      oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...http, algorithm: 'oidc' })),
+    const server = await invalidOnFailure(
+      'discovery',
+      async () => oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...http, algorithm: 'oidc' })),
+      'The identity provider is misconfigured.',
     );
     // Checked before the document is cached or used: nothing is fetched from, or redirected to, a refused URL.
     const problems = discoveredEndpointProblems(server);
@@ -63,6 +73,29 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
     const fresh = { server, fetchedAt: Date.now(), jwks: {} };
     discoveryCache.set(config.issuer, fresh);
     return fresh;
+  }
+
+  /**
+   * The ID token's signature, against the cached key set; when no key there fits (the IdP rotated its
+   * keys since the set was fetched), against a freshly fetched set, once. oauth4webapi re-fetches on
+   * its own only when its copy is at least 60 s old, so the first sign-ins after a rotation would fail.
+   */
+  async function verifySignature(cached: CachedDiscovery, tokenResponse: Response): Promise<void> {
+    try {
+      await oauth.validateApplicationLevelSignature(cached.server, tokenResponse, { ...http, [oauth.jwksCache]: cached.jwks });
+      return;
+    } catch (error) {
+      if (!isNoApplicableKey(error)) throw error;
+      console.warn(JSON.stringify({ event: 'upstream_jwks_refetch', upstream, reason: 'no key in the cached key set fits the ID token', kid: keyIdOf(error) }));
+    }
+    // A copy of the document is a new key-set cache for oauth4webapi, which then fetches jwks_uri.
+    const fresh: CachedDiscovery = { server: { ...cached.server }, fetchedAt: cached.fetchedAt, jwks: {} };
+    try {
+      await oauth.validateApplicationLevelSignature(fresh.server, tokenResponse, { ...http, [oauth.jwksCache]: fresh.jwks });
+    } finally {
+      // The newer key set serves the sign-ins after this one, whether or not it had the key.
+      if ('uat' in fresh.jwks && discoveryCache.get(config.issuer) === cached) discoveryCache.set(config.issuer, fresh);
+    }
   }
 
   return {
@@ -92,12 +125,10 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
       try {
         params = oauth.validateAuthResponse(server, client, callbackUrl, state);
       } catch (error) {
-        if (error instanceof oauth.AuthorizationResponseError) {
-          throw new UpstreamError('access_denied', 'Sign-in was cancelled or refused by the identity provider.', `upstream error=${error.error}`);
-        }
+        if (error instanceof oauth.AuthorizationResponseError) throw authorizationResponseError(error.error, issuer.host);
         throw new UpstreamError('invalid_response', 'The identity provider sent an invalid response.', describe(error));
       }
-      const tokenResponse = await unavailableOnFailure('token request', () =>
+      const tokenResponse = await invalidOnFailure('token request', () =>
         oauth.authorizationCodeGrantRequest(server, client, clientAuth, params, redirectUri, flow.codeVerifier, http),
       );
       const tokens = await invalidOnFailure('token', () =>
@@ -105,9 +136,7 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
       );
       // Claims (iss, aud, exp, iat, nonce, azp) were checked above; the signature is checked here too,
       // because over a plain-http loopback issuer TLS does not vouch for the token's origin.
-      await invalidOnFailure('id_token signature', () =>
-        oauth.validateApplicationLevelSignature(server, tokenResponse, { ...http, [oauth.jwksCache]: cached.jwks }),
-      );
+      await invalidOnFailure('id_token signature', () => verifySignature(cached, tokenResponse));
       const claims = oauth.getValidatedIdTokenClaims(tokens);
       if (!claims) throw new UpstreamError('invalid_response', 'The identity provider sent no ID token.');
 
@@ -131,15 +160,41 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
   };
 }
 
-async function unavailableOnFailure<T>(step: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new UpstreamError('upstream_unavailable', 'The identity provider could not be reached. Try again shortly.', `${step}: ${describe(error)}`);
+/**
+ * An error the IdP sent back to /callback (RFC 6749 §4.1.2.1): the user refusing is `access_denied`;
+ * the IdP down or failing (`temporarily_unavailable`, `server_error`, its stand-in for a 500) is an
+ * outage the user may retry; anything else (`invalid_scope`, `unauthorized_client`, …) is a
+ * configuration the user cannot fix.
+ */
+function authorizationResponseError(code: string, idpHost: string): UpstreamError {
+  const detail = `upstream error=${code.slice(0, 100)}`;
+  if (code === 'access_denied') return new UpstreamError('access_denied', 'Sign-in was cancelled or refused by the identity provider.', detail);
+  if (code === 'temporarily_unavailable' || code === 'server_error') {
+    return new UpstreamError('upstream_unavailable', `The identity provider at ${idpHost} could not sign you in right now.`, detail);
   }
+  return new UpstreamError('upstream_error', 'The identity provider refused the sign-in request.', detail);
 }
 
-async function invalidOnFailure<T>(step: string, run: () => Promise<T>): Promise<T> {
+/** oauth4webapi found no key in the key set for the JWS header (no matching `kid`, `alg` or `kty`). */
+function isNoApplicableKey(error: unknown): boolean {
+  if (!(error instanceof oauth.OperationProcessingError) || error.code !== oauth.KEY_SELECTION) return false;
+  const candidates: unknown = typeof error.cause === 'object' && error.cause !== null ? Reflect.get(error.cause, 'candidates') : undefined;
+  return Array.isArray(candidates) && candidates.length === 0;
+}
+
+function keyIdOf(error: unknown): string | undefined {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  const header: unknown = typeof cause === 'object' && cause !== null ? Reflect.get(cause, 'header') : undefined;
+  const kid: unknown = typeof header === 'object' && header !== null ? Reflect.get(header, 'kid') : undefined;
+  return typeof kid === 'string' ? kid.slice(0, 100) : undefined;
+}
+
+/**
+ * A step that failed after the IdP answered (./http.ts has already turned no answer, a network
+ * failure and 5xx into `upstream_unavailable`, passed on as is): an OAuth error the IdP sent is
+ * `upstream_error`; anything that makes no sense (HTML, broken JSON, failed checks) `invalid_response`.
+ */
+async function invalidOnFailure<T>(step: string, run: () => Promise<T>, message = 'The identity provider sent an invalid response.'): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -147,12 +202,7 @@ async function invalidOnFailure<T>(step: string, run: () => Promise<T>): Promise
     if (error instanceof oauth.ResponseBodyError) {
       throw new UpstreamError('upstream_error', 'The identity provider refused the sign-in. Please start again.', `${step}: ${error.error}`);
     }
-    throw new UpstreamError('invalid_response', 'The identity provider sent an invalid response.', `${step}: ${describe(error)}`);
+    // oauth4webapi's messages name the failed check and never include token values.
+    throw new UpstreamError('invalid_response', message, `${step}: ${describe(error)}`);
   }
-}
-
-/** Error text for logs. oauth4webapi's messages name the failed check and never include token values. */
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }

@@ -3,14 +3,37 @@
  * upstream only to learn who the user is; the upstream's tokens never leave the adapter.
  */
 import { hex } from '../crypto';
+import type { DiscoveryCache } from './oidc';
 
 /**
  * The deadline of every request the Worker makes to an upstream (discovery, keys, token, userinfo,
- * GitHub's API). The user is waiting in a browser on each of them, and a healthy IdP answers in well
- * under a second; after 10 s a hung IdP becomes a `temporarily_unavailable` for the client instead
- * of a sign-in that never ends.
+ * GitHub's API), body included (./http.ts). The user is waiting in a browser on each of them, and a
+ * healthy IdP answers in well under a second; after 10 s a hung IdP becomes a page telling the user
+ * so (and `temporarily_unavailable` for the client, if they go back) instead of a sign-in that never
+ * ends.
  */
 export const UPSTREAM_TIMEOUT_MS = 10_000;
+
+/** What a test may change about how the adapters talk to the upstream. Nothing here is configuration. */
+export interface UpstreamOptions {
+  /** The deadline of each upstream request; default {@link UPSTREAM_TIMEOUT_MS}. */
+  timeoutMs?: number;
+  /** Where the OIDC adapter caches discovery documents and key sets; default one cache per isolate. */
+  discoveryCache?: DiscoveryCache;
+}
+
+/**
+ * The test seam for {@link UpstreamOptions} through the whole Worker: a test puts them on the env
+ * object it hands the Worker, under this symbol. A deployer cannot: vars, secrets and bindings are
+ * all named by strings, so production always runs with the defaults.
+ */
+export const INJECTED_UPSTREAM_OPTIONS: unique symbol = Symbol('injected upstream options');
+
+/** The options a test injected into this env (see {@link INJECTED_UPSTREAM_OPTIONS}); none in production. */
+export function injectedUpstreamOptions(env: object): UpstreamOptions {
+  const injected: unknown = Reflect.get(env, INJECTED_UPSTREAM_OPTIONS);
+  return typeof injected === 'object' && injected !== null ? (injected as UpstreamOptions) : {};
+}
 
 /** Per-sign-in secrets, kept server-side (encrypted by the provider's `beginUpstream`) until the callback. */
 export interface UpstreamFlow {

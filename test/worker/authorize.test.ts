@@ -57,6 +57,17 @@ function clientRedirect(response: Response): { target: string; params: Record<st
   return { target: `${url.origin}${url.pathname}`, params: Object.fromEntries(url.searchParams) };
 }
 
+/** The page shown when the IdP did not answer (503, never a redirect): where its way back to the client points. */
+async function outagePage(response: Response): Promise<{ target: string; params: Record<string, string> }> {
+  expect(response.status).toBe(503);
+  expect(response.headers.get('Location')).toBeNull();
+  expect(response.headers.get('Content-Type')).toMatch(/^text\/html/);
+  const html = await response.text();
+  expect(html).toContain('Your identity provider did not answer');
+  const back = new URL(unescapeHtml(/<a href="([^"]+)" rel="noreferrer" id="back">/.exec(html)?.[1] ?? ''));
+  return { target: `${back.origin}${back.pathname}`, params: Object.fromEntries(back.searchParams) };
+}
+
 describe('GET /authorize: validating the request before anything is shown or redirected', () => {
   it('shows a 400 page for an unknown client_id and never redirects, even to a plausible redirect_uri', async () => {
     const { challenge } = await pkcePair();
@@ -368,22 +379,22 @@ describe('approving: upstream sign-in, then back to the client', () => {
     expect(replay.headers.get('Location')).toBeNull();
   });
 
-  // BUG (reported): the Worker answers a bare 500 "Internal Server Error" here. The client and its
-  // redirect URI are validated by now and the consent handle is spent, so the user belongs back at
-  // the client with temporarily_unavailable (RFC 6749 §4.1.2.1), as /callback already does.
-  it('sends temporarily_unavailable to the client when the IdP cannot be reached', async () => {
+  // BUG (reported): the Worker answered a bare 500 "Internal Server Error" here. The client and its
+  // redirect URI are validated by now and the consent handle is spent: the user gets a page saying
+  // the IdP did not answer, with the way back to the client carrying temporarily_unavailable
+  // (RFC 6749 §4.1.2.1) as a link, and a link to try again (upstream-faults.test.ts).
+  it('shows a page with the way back to the client carrying temporarily_unavailable when the IdP cannot be reached', async () => {
     const idp = DevIdp.unreachable();
     const client = await registerClient();
     const { page, cookie } = await openConsent(client);
     const response = await approve(idp, page, cookie, ['profile']);
-    expect(response.status).toBe(302);
-    const { target, params } = clientRedirect(response);
+    const { target, params } = await outagePage(response);
     expect(target).toBe(CALLBACK);
     expect(params).toMatchObject({ error: 'temporarily_unavailable', state: STATE, iss: ORIGIN });
   });
 
   // Same bug, other door: with the approval remembered, GET /authorize goes straight to the IdP.
-  it('sends temporarily_unavailable to the client when the IdP cannot be reached and consent was remembered', async () => {
+  it('shows the same page when the IdP cannot be reached and consent was remembered', async () => {
     const idp = DevIdp.install();
     const client = await registerClient();
     const { page, cookie } = await openConsent(client);
@@ -395,8 +406,7 @@ describe('approving: upstream sign-in, then back to the client', () => {
     const { challenge } = await pkcePair();
     const response = await workerWithEnv(unreachable.env, authorizeUrl(client, challenge, { state: STATE }), { headers: { Cookie: approvals } });
     expect(unreachable.fetched).toEqual([`${unreachable.issuer}/.well-known/openid-configuration`]);
-    expect(response.status).toBe(302);
-    const { target, params } = clientRedirect(response);
+    const { target, params } = await outagePage(response);
     expect(target).toBe(CALLBACK);
     expect(params).toMatchObject({ error: 'temporarily_unavailable', state: STATE, iss: ORIGIN });
   });

@@ -1,13 +1,23 @@
 /**
  * The real dev OIDC IdP (started by global-setup.ts) as the Worker's upstream in workerd tests. The
  * test plays the browser at the IdP (its login form, over HTTP), and can see which requests the
- * Worker itself made to the IdP.
+ * Worker itself made to the IdP. A second one (`DevIdp.faulty()`) hangs, answers garbage or rotates
+ * its signing key on demand, through its control endpoints (dev/idp/server.ts).
  */
 import { env } from 'cloudflare:workers';
 import { inject, vi } from 'vitest';
 import { httpLogin } from '../../cli/lib/http-login.ts';
+import type { Fault } from '../../dev/idp/fault-types.ts';
+import { INJECTED_UPSTREAM_OPTIONS, type UpstreamOptions } from '../../src/upstream/types';
 import { ORIGIN } from './helpers';
 import './provided-context.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Issuer of the dev IdP whose faults and keys upstream-faults.test.ts controls (also declared in global-setup.ts). */
+    faultyIdpIssuer: string;
+  }
+}
 
 /** The real fetch, before any test replaced it. */
 const realFetch = globalThis.fetch;
@@ -22,9 +32,10 @@ export class DevIdp {
   readonly fetched: string[] = [];
   private browsing = false;
 
-  private constructor(issuer: string) {
+  private constructor(issuer: string, injected?: UpstreamOptions, vars: Record<string, string> = {}) {
     this.issuer = issuer;
-    this.env = { ...env, OIDC_ISSUER: issuer } as Env;
+    // Injected options reach the Worker's adapters through a symbol-keyed slot no deployer can set (src/upstream/types.ts).
+    this.env = { ...env, OIDC_ISSUER: issuer, ...vars, ...(injected ? { [INJECTED_UPSTREAM_OPTIONS]: injected } : {}) } as Env;
   }
 
   /** The running dev IdP, recording the Worker's outbound requests until `vi.restoreAllMocks()`. */
@@ -37,7 +48,41 @@ export class DevIdp {
     return DevIdp.watching(`http://127.0.0.1:9/down-${crypto.randomUUID()}`);
   }
 
-  private static watching(issuer: string): DevIdp {
+  /**
+   * The dev IdP whose faults and keys this test controls (only upstream-faults.test.ts uses it), with
+   * `injected` upstream options (a short deadline, a discovery cache of the test's own) and extra
+   * Worker `vars` in its env.
+   */
+  static faulty(injected: UpstreamOptions = {}, vars: Record<string, string> = {}): DevIdp {
+    return DevIdp.watching(inject('faultyIdpIssuer'), injected, vars);
+  }
+
+  /** Requests to `fault.path` hang or get garbage from now on (dev/idp/faults.ts). */
+  async injectFault(fault: Fault): Promise<void> {
+    await this.control('POST', 'faults', fault);
+  }
+
+  /** Every fault off; requests hanging there now are answered (503). */
+  async clearFaults(): Promise<void> {
+    await this.control('DELETE', 'faults');
+  }
+
+  /** A new signing key signs from now on (the previous one stays published); returns its `kid`. */
+  async rotateKeys(): Promise<string> {
+    return ((await this.control('POST', 'rotate-keys', {})) as { kid: string }).kid;
+  }
+
+  private async control(method: 'POST' | 'DELETE', name: string, body?: unknown): Promise<unknown> {
+    const response = await realFetch(`${this.issuer}/__dev-idp/${name}`, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`dev IdP control ${method} ${name}: HTTP ${response.status} ${await response.text()}`);
+    return response.status === 204 ? undefined : response.json();
+  }
+
+  private static watching(issuer: string, injected?: UpstreamOptions, vars?: Record<string, string>): DevIdp {
     if (!vi.isMockFunction(globalThis.fetch)) {
       watching.clear(); // the last test's spy was restored, and its watchers with it
       vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
@@ -46,7 +91,7 @@ export class DevIdp {
         return realFetch(input, init);
       });
     }
-    const idp = new DevIdp(issuer);
+    const idp = new DevIdp(issuer, injected, vars);
     watching.add(idp);
     return idp;
   }
