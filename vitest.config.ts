@@ -45,9 +45,11 @@ export default defineConfig({
       },
       {
         // Black-box, from Node: the running system (wrangler dev + the dev IdP) driven by real clients.
+        // The global setup gives the run one temp folder, removed at its end, and picks the browser.
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'dev/**/*.test.ts'],
+          globalSetup: ['test/e2e/support/global-setup.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 90_000,

@@ -4,7 +4,7 @@
  * once published `npx <package> doctor <mcp-url>`. Prints the checklist (or JSON) to stdout, the
  * verbose log and prompts to stderr, and exits 0 when nothing failed, 1 on a FAIL, 2 on a usage error.
  */
-import { existsSync } from 'node:fs';
+import { chromiumProblem } from './lib/chromium.ts';
 import { parseDoctorArgs, USAGE } from './doctor/args.ts';
 import { renderJson, renderText } from './doctor/report.ts';
 import { runDoctor } from './doctor/run.ts';
@@ -47,9 +47,9 @@ function headlessBrowserProblem(): string | undefined {
   } catch {
     return '--login needs the playwright-core package (npm install playwright-core), or sign in interactively without --login';
   }
-  // The same default as cli/lib/browser-login.ts, which cannot be imported without loading playwright-core.
-  const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  return existsSync(chromium) ? undefined : `--login needs Chromium at ${chromium} (set CHROMIUM_PATH), or sign in interactively without --login`;
+  // The choice browser-login.ts makes, without unpacking or loading anything.
+  const problem = chromiumProblem();
+  return problem === undefined ? undefined : `--login needs a Chromium: ${problem}; or sign in interactively without --login`;
 }
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {

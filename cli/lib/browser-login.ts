@@ -1,11 +1,12 @@
 /**
  * Drives the browser part of an OAuth authorization in headless Chromium: the server's consent page,
  * then the upstream IdP's login form, until the browser is sent to the client's redirect URI, whose
- * URL (with `code` or `error`) is returned. Debian's Chromium through playwright-core.
+ * URL (with `code` or `error`) is returned. Chromium through playwright-core: the system's, or the one
+ * bundled in a devDependency (./chromium.ts says which).
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { resolveChromium } from './chromium.ts';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const STEP_TIMEOUT_MS = 15_000;
 
@@ -29,13 +30,21 @@ let shared: Promise<Browser> | undefined;
 
 /** One browser per process; each login gets its own context, so cookies never leak between users. */
 export function launchBrowser(): Promise<Browser> {
-  shared ??= chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  shared ??= resolveChromium().then(({ executablePath, env }) =>
+    chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, ...(Object.keys(env).length > 0 ? { env: { ...process.env, ...env } } : {}) }),
+  );
   return shared;
 }
 
+/**
+ * Closes the browser if one was launched. A launch that failed has nothing to close: its error went
+ * to whoever awaited the launch, and is not thrown again here, so that cleanup after a failed test
+ * (an afterAll that also stops the system) is never cut short by it.
+ */
 export async function closeBrowser(): Promise<void> {
-  const browser = await shared;
+  const launching = shared;
   shared = undefined;
+  const browser = await launching?.catch(() => undefined);
   await browser?.close();
 }
 
