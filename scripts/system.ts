@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDevIdp, type DevIdp } from '../dev/idp/server.ts';
+import { DEV_IDP_STATE_DIR, startDevIdp, type DevIdp } from '../dev/idp/server.ts';
 import { freePort, ROOT, startWranglerDev, type DevWorker } from './wrangler-dev.ts';
 
 export { freePort, ROOT } from './wrangler-dev.ts';
@@ -43,7 +43,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   let idp: DevIdp | undefined;
   const vars: Record<string, string> = { ...options.vars };
   if (options.devIdp !== false) {
-    idp = await startDevIdp({ port: options.idpPort ?? (await freePort()), redirectUris: [`${origin}/callback`, `http://127.0.0.1:${port}/callback`] });
+    // npm start's IdP keeps its signing key across restarts (beside wrangler's state), so that tokens and
+    // cached key sets stay good; a test's IdP gets a fresh key, like its fresh KV.
+    idp = await startDevIdp({
+      port: options.idpPort ?? (await freePort()),
+      redirectUris: [`${origin}/callback`, `http://127.0.0.1:${port}/callback`],
+      stateDir: options.ephemeralState ? undefined : DEV_IDP_STATE_DIR,
+    });
     vars.UPSTREAM ??= 'oidc';
     vars.OIDC_ISSUER ??= idp.issuer;
     vars.OIDC_CLIENT_ID ??= idp.clientId;
@@ -68,6 +74,48 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       await idp?.close();
     },
   };
+}
+
+/**
+ * The settings `npm start` takes from its environment as well as from `.dev.vars`: every setting the
+ * README's Configuration table documents, except the secrets (OIDC_CLIENT_SECRET, GITHUB_CLIENT_SECRET,
+ * SESSION_SECRET, ADMIN_TOKEN), which come from `.dev.vars` only. Nothing else in the environment
+ * reaches the Worker. Given in both places, the environment wins: it is the one-off override
+ * (`CONSISTENCY_LAYER=off SIMULATE_KV_LOCATIONS=3 npm start`). An empty value counts as not given.
+ */
+export const ENVIRONMENT_SETTINGS = [
+  'PUBLIC_URL', 'UPSTREAM', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_SCOPES', 'GITHUB_CLIENT_ID', 'GITHUB_BASE_URL', 'GITHUB_API_URL',
+  'ALLOWED_EMAILS', 'ALLOWED_EMAIL_DOMAINS', 'ALLOWED_GITHUB_LOGINS', 'ALLOWED_GITHUB_ORGS', 'SCOPE_POLICY', 'ALLOWED_ORIGINS',
+  'MCP_TRANSPORT', 'ALLOW_PRIVATE_USE_REDIRECT_URIS', 'CONSISTENCY_LAYER', 'SIMULATE_KV_LOCATIONS', 'SIMULATE_KV_DELAY_MS',
+  'ALLOW_PUBLIC_CLIENT_REGISTRATION', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_IDLE_TTL_SECONDS',
+  'REFRESH_TOKEN_REUSE_GRACE_SECONDS', 'RATE_LIMITS', 'CLIENT_REGISTRATION_TTL_SECONDS',
+] as const;
+
+/**
+ * What `npm start` runs, from its environment and the `.dev.vars` at `devVarsPath`: the ports (PORT,
+ * IDP_PORT), the dev IdP unless an upstream is configured (UPSTREAM or OIDC_ISSUER, in either place),
+ * `.dev.vars` as the env file, and the documented settings given in the environment as `--var`s,
+ * which wrangler puts over the env file's.
+ */
+export function npmStartOptions(env: Record<string, string | undefined>, devVarsPath: string): SystemOptions & { port: number; idpPort: number } {
+  const fromFile = readDevVars(devVarsPath);
+  const vars: Record<string, string> = {};
+  for (const name of ENVIRONMENT_SETTINGS) {
+    const value = env[name];
+    if (value !== undefined && value !== '') vars[name] = value;
+  }
+  const ownUpstream = ['UPSTREAM', 'OIDC_ISSUER'].some((name) => Object.hasOwn(vars, name) || Object.hasOwn(fromFile, name));
+  // With the dev IdP, the Worker is its client: its client id is the IdP's, whatever the environment says.
+  if (!ownUpstream) delete vars.OIDC_CLIENT_ID;
+  return { port: portSetting(env, 'PORT', 8787), idpPort: portSetting(env, 'IDP_PORT', 8788), devIdp: !ownUpstream, envFile: devVarsPath, vars, output: 'inherit' };
+}
+
+function portSetting(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`${name} must be a TCP port number, got "${raw}"`);
+  return port;
 }
 
 /** Variables a developer set in `.dev.vars`, if the file exists. */

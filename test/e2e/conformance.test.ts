@@ -46,6 +46,7 @@ import { httpLogin } from '../../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization } from '../../cli/lib/oauth-client.ts';
 import { startDevIdp, type DevIdp } from '../../dev/idp/server.ts';
 import { freePort, startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { cleanUp } from './support/clean-up.ts';
 import { CONFORMANCE, listServerScenarios, problems, runServerScenario, type ConformanceCheck, type ScenarioRun } from './support/conformance.ts';
 import { startTokenProxy, type TokenProxy } from './support/token-proxy.ts';
 
@@ -145,11 +146,7 @@ beforeAll(async () => {
   token = (await exchangeCode(discovery.server, registered, start, callback)).access_token;
 });
 
-afterAll(async () => {
-  await system?.stop();
-  await idp?.close();
-  await proxy?.close();
-});
+afterAll(() => cleanUp(() => system?.stop(), () => idp?.close(), () => proxy?.close()));
 
 function check(run: ScenarioRun, id: string): ConformanceCheck | undefined {
   return run.checks.find((candidate) => candidate.id === id);

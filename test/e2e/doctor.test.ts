@@ -16,6 +16,7 @@ import { runDoctor, type DoctorOptions } from '../../cli/doctor/run.ts';
 import { closeBrowser, launchBrowser } from '../../cli/lib/browser-login.ts';
 import { startDevIdp, type DevIdp } from '../../dev/idp/server.ts';
 import { freePort, ROOT, startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { cleanUp } from './support/clean-up.ts';
 import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from './support/fault-proxy.ts';
 
 const ALICE = { username: 'alice', password: 'alice' };
@@ -38,12 +39,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await closeBrowser();
-  await system?.stop();
-  await idp?.close();
-  await proxy?.close();
-});
+afterAll(() => cleanUp(closeBrowser, () => system?.stop(), () => idp?.close(), () => proxy?.close()));
 
 /** A run whose prompts and log go nowhere, unless the test collects them. */
 function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorReport> {

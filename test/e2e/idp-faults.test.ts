@@ -13,6 +13,7 @@ import { browserLogin, closeBrowser, newBrowserContext } from '../../cli/lib/bro
 import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../../cli/lib/oauth-client.ts';
 import { startDevIdp, type DevIdp } from '../../dev/idp/server.ts';
 import { freePort, startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { cleanUp } from './support/clean-up.ts';
 
 const CALLBACK = 'https://gateway.test/oauth/callback';
 
@@ -39,12 +40,14 @@ beforeAll(async () => {
   discovery = await discover(system.mcpUrl);
 });
 
-afterAll(async () => {
-  await closeBrowser();
-  await system?.stop();
-  await idp?.close();
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-});
+afterAll(() =>
+  cleanUp(
+    closeBrowser,
+    () => system?.stop(),
+    () => idp?.close(),
+    () => stateDir && rmSync(stateDir, { recursive: true, force: true }),
+  ),
+);
 
 async function newAuthorization() {
   const registered = await registerClient(discovery.server, { client_name: 'IdP faults test', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_post' });

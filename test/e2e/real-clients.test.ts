@@ -23,6 +23,7 @@ import { closeBrowser } from '../../cli/lib/browser-login.ts';
 import { httpLogin } from '../../cli/lib/http-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization } from '../../cli/lib/oauth-client.ts';
 import { freePort, startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { cleanUp } from './support/clean-up.ts';
 import { INSPECTOR, INSPECTOR_EXIT, inspectorCli } from './support/inspector-cli.ts';
 import { MCP_REMOTE, withMcpRemote } from './support/mcp-remote.ts';
 import { recordingFetch, type RecordedExchange, type RecordingFetch } from './support/recording-fetch.ts';
@@ -38,10 +39,7 @@ beforeAll(async () => {
   system = await startSystem({ ephemeralState: true, vars: { RATE_LIMITS: 'off' } });
 });
 
-afterAll(async () => {
-  await closeBrowser();
-  await system?.stop();
-});
+afterAll(() => cleanUp(closeBrowser, () => system?.stop()));
 
 function structured(result: unknown): Record<string, unknown> {
   return (result as CallToolResult).structuredContent ?? {};

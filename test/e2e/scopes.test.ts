@@ -14,6 +14,7 @@ import { browserLogin, closeBrowser, newBrowserContext } from '../../cli/lib/bro
 import { discover, exchangeCode, httpOptions, registerClient, startAuthorization, type Discovery, type RegisteredClient } from '../../cli/lib/oauth-client.ts';
 import { startSystem, type RunningSystem } from '../../scripts/system.ts';
 import { McpWire } from '../support/mcp-wire.ts';
+import { cleanUp } from './support/clean-up.ts';
 
 const CALLBACK = 'https://gateway.test/oauth/callback';
 const ALL = 'profile notes:read notes:write';
@@ -27,10 +28,7 @@ beforeAll(async () => {
   discovery = await discover(system.mcpUrl);
 });
 
-afterAll(async () => {
-  await closeBrowser();
-  await system?.stop();
-});
+afterAll(() => cleanUp(closeBrowser, () => system?.stop()));
 
 interface Grant {
   registered: RegisteredClient;

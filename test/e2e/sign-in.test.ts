@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserLogin, closeBrowser } from '../../cli/lib/browser-login.ts';
 import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../../cli/lib/oauth-client.ts';
 import { startSystem, type RunningSystem } from '../../scripts/system.ts';
+import { cleanUp } from './support/clean-up.ts';
 
 const CALLBACK = 'https://gateway.test/oauth/callback';
 
@@ -18,10 +19,7 @@ beforeAll(async () => {
   discovery = await discover(system.mcpUrl);
 });
 
-afterAll(async () => {
-  await closeBrowser();
-  await system?.stop();
-});
+afterAll(() => cleanUp(closeBrowser, () => system?.stop()));
 
 async function authorize(login: string, options: { decision?: 'approve' | 'deny'; untick?: string[] } = {}) {
   const registered = await registerClient(discovery.server, { client_name: 'Sign-in test', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_post' });
