@@ -6,6 +6,8 @@
  */
 
 const MAX_STEPS = 20;
+/** Each request of the sign-in gives up after this long (above the Worker's own 10 s deadline on its IdP). */
+const STEP_TIMEOUT_MS = 30_000;
 
 export interface HttpLoginOptions {
   login: string;
@@ -46,7 +48,7 @@ export async function httpLogin(authorizationUrl: string, options: HttpLoginOpti
     const headers = new Headers(init.headers);
     const cookie = jar.header(url);
     if (cookie) headers.set('Cookie', cookie);
-    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+    const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
     jar.store(url, response);
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location) {

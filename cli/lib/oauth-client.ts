@@ -24,6 +24,14 @@ export function httpOptions(url: string | URL): { [oauth.allowInsecureRequests]:
   return { [oauth.allowInsecureRequests]: protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(hostname) };
 }
 
+/** Every request here gives up after this long: a server that never answers fails the step, not the run. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** oauth4webapi's options for a request to `url`: plain http on loopback only, and the deadline. */
+function requestOptions(url: string | URL): { [oauth.allowInsecureRequests]: boolean; signal: AbortSignal } {
+  return { ...httpOptions(url), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+}
+
 /** Reads `resource_metadata` from a `WWW-Authenticate: Bearer …` header. */
 export function resourceMetadataFromChallenge(header: string | null): string | undefined {
   return header?.match(/resource_metadata="([^"]+)"/)?.[1];
@@ -34,22 +42,23 @@ export async function discover(mcpUrl: string): Promise<Discovery> {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   await unauthenticated.body?.cancel();
   const resourceMetadataUrl = resourceMetadataFromChallenge(unauthenticated.headers.get('www-authenticate'));
   const prmUrl = resourceMetadataUrl ?? new URL('/.well-known/oauth-protected-resource', mcpUrl).href;
-  const prmResponse = await fetch(prmUrl);
+  const prmResponse = await fetch(prmUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   if (!prmResponse.ok) throw new Error(`protected resource metadata at ${prmUrl}: HTTP ${prmResponse.status}`);
   const resourceMetadata = (await prmResponse.json()) as Discovery['resourceMetadata'];
   const issuer = resourceMetadata.authorization_servers?.[0];
   if (!issuer) throw new Error('protected resource metadata names no authorization server');
   const issuerUrl = new URL(issuer);
-  const server = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { ...httpOptions(issuerUrl), algorithm: 'oauth2' }));
+  const server = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { ...requestOptions(issuerUrl), algorithm: 'oauth2' }));
   return { resourceMetadataUrl, resourceMetadata, server };
 }
 
 export async function registerClient(server: oauth.AuthorizationServer, metadata: Partial<oauth.OmitSymbolProperties<oauth.Client>> & { redirect_uris: string[] }): Promise<RegisteredClient> {
-  const response = await oauth.dynamicClientRegistrationRequest(server, { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...metadata }, httpOptions(server.issuer));
+  const response = await oauth.dynamicClientRegistrationRequest(server, { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...metadata }, requestOptions(server.issuer));
   const client = await oauth.processDynamicClientRegistrationResponse(response);
   const clientSecret = typeof client.client_secret === 'string' ? client.client_secret : undefined;
   const method = client.token_endpoint_auth_method ?? 'client_secret_basic';
@@ -88,18 +97,18 @@ export async function startAuthorization(
 export async function exchangeCode(server: oauth.AuthorizationServer, registered: RegisteredClient, start: AuthorizationStart, callback: URL, resource?: string): Promise<oauth.TokenEndpointResponse> {
   const params = oauth.validateAuthResponse(server, registered.client, callback, start.state);
   const response = await oauth.authorizationCodeGrantRequest(server, registered.client, registered.auth, params, start.redirectUri, start.codeVerifier, {
-    ...httpOptions(server.issuer),
+    ...requestOptions(server.issuer),
     ...(resource ? { additionalParameters: { resource } } : {}),
   });
   return oauth.processAuthorizationCodeResponse(server, registered.client, response);
 }
 
 export async function refresh(server: oauth.AuthorizationServer, registered: RegisteredClient, refreshToken: string): Promise<oauth.TokenEndpointResponse> {
-  const response = await oauth.refreshTokenGrantRequest(server, registered.client, registered.auth, refreshToken, httpOptions(server.issuer));
+  const response = await oauth.refreshTokenGrantRequest(server, registered.client, registered.auth, refreshToken, requestOptions(server.issuer));
   return oauth.processRefreshTokenResponse(server, registered.client, response);
 }
 
 export async function revoke(server: oauth.AuthorizationServer, registered: RegisteredClient, token: string): Promise<void> {
-  const response = await oauth.revocationRequest(server, registered.client, registered.auth, token, httpOptions(server.issuer));
+  const response = await oauth.revocationRequest(server, registered.client, registered.auth, token, requestOptions(server.issuer));
   await oauth.processRevocationResponse(response);
 }
