@@ -29,6 +29,11 @@ export interface DevIdpOptions {
   port: number;
   /** Defaults to 'localhost'. */
   host?: string;
+  /**
+   * The issuer to advertise, when the IdP is reached through something in front of it (a proxy on
+   * another port, as the resilience suite's fault proxy). Default `http://<host>:<port>`.
+   */
+  issuer?: string;
   redirectUris: string[];
   clientId?: string;
   clientSecret?: string;
@@ -79,7 +84,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     res.end();
   };
   const { servers, port } = await listen(host, options.port, (req, res) => handler(req, res));
-  const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const issuer = options.issuer ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   const faults = new Faults();
   let keys: SigningKeys;
