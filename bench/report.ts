@@ -2,6 +2,7 @@
  * What a bench run found: the JSON document written to bench/results/, the ratios and targets
  * derived from it, and the table printed on stdout.
  */
+import type { MachineInfo } from '../scripts/run-info.ts';
 import { WORKER_SIZE_LIMITS, type BundleSize } from './bundle.ts';
 import { median, type LoadResult, type RoundResult } from './load.ts';
 import { VARIANT_KEYS, type ConnectTiming, type VariantKey } from './variants.ts';
@@ -21,15 +22,6 @@ export interface BenchParameters {
   generator: string;
 }
 
-export interface MachineInfo {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  node: string;
-  platform: string;
-  /** 1, 5 and 15 minute load averages when the run started. */
-  loadAverageAtStart: number[];
-}
 
 export interface ConnectResult {
   runs: ConnectTiming[];

@@ -14,11 +14,11 @@
  * Every variant is started first (in parallel, before any load), then measured one at a time with
  * their rounds interleaved (./load.ts). Writes bench/results/latest.json and a timestamped copy.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { gitInfo, machineInfo } from '../scripts/run-info.ts';
 import { ROOT } from '../scripts/system.ts';
 import { measureBundle, WORKER_SIZE_LIMITS, type BundleSize } from './bundle.ts';
 import { measureInterleaved, type LoadResult, type LoadSettings } from './load.ts';
@@ -264,27 +264,6 @@ function variantByKey(key: string): Variant {
   const variant = VARIANTS.find((candidate) => candidate.key === key || candidate.id === key);
   if (!variant) throw new Error(`unknown variant "${key}"; one of ${VARIANTS.map((v) => `${v.key} (${v.id})`).join(', ')}`);
   return variant;
-}
-
-function gitInfo(): { commit: string; dirty: boolean } {
-  try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
-    return { commit, dirty };
-  } catch {
-    return { commit: 'unknown', dirty: false };
-  }
-}
-
-function machineInfo(loadAverageAtStart: number[]): BenchResults['machine'] {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    loadAverageAtStart,
-  };
 }
 
 main().catch((error: unknown) => {

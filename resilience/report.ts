@@ -3,6 +3,8 @@
  * printed on stdout (plain, or Markdown for the README).
  */
 
+import type { MachineInfo } from '../scripts/run-info.ts';
+
 export type RowName = 'load' | 'registration burst' | 'restart' | 'faults' | 'rate limits';
 
 /** One line of the table: something measured, the rule it is judged by, and the verdict. */
@@ -46,7 +48,7 @@ export interface ResilienceResults {
   finishedAt: string;
   durationSeconds: number;
   git: { commit: string; dirty: boolean };
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string; loadAverageAtStart: number[] };
+  machine: MachineInfo;
   /** What the run changed from the Worker's defaults, and why. */
   settings: string[];
   rows: RowName[];

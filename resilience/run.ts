@@ -10,11 +10,11 @@
  * Writes resilience/results/latest.json and a timestamped copy; the table goes to stdout, progress to
  * stderr; exit code 1 if any check fails.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { gitInfo, machineInfo } from '../scripts/run-info.ts';
 import { burstRow } from './burst.ts';
 import { faultsRow } from './faults.ts';
 import { installInterruptHandler, killLeftovers, log, ROOT, stopEverything } from './harness.ts';
@@ -89,14 +89,7 @@ async function main(): Promise<void> {
     finishedAt: finishedAt.toISOString(),
     durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
     git: gitInfo(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 1024 ** 3),
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-      loadAverageAtStart,
-    },
+    machine: machineInfo(loadAverageAtStart),
     settings: SETTINGS,
     rows: selected.map((row) => row.name),
     checks,
@@ -115,16 +108,6 @@ async function main(): Promise<void> {
   process.stdout.write(`${renderReport(results)}\n`);
   log(`results: ${keys ? '' : 'resilience/results/latest.json and '}${stamped.slice(ROOT.length)}`);
   if (!results.pass) process.exitCode = 1;
-}
-
-function gitInfo(): { commit: string; dirty: boolean } {
-  try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
-    return { commit, dirty };
-  } catch {
-    return { commit: 'unknown', dirty: false };
-  }
 }
 
 main().catch(async (error: unknown) => {

@@ -12,6 +12,7 @@
  */
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRunning } from '../cli/lib/processes.ts';
 import { npmStartOptions, ROOT, startSystem, type RunningSystem } from './system.ts';
 
 const devVarsPath = join(ROOT, '.dev.vars');
@@ -69,13 +70,4 @@ function npmLaunchers(): number[] {
     }
   }
   return chain;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

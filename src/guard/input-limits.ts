@@ -53,7 +53,12 @@ export async function readCapped(request: Request, maxBytes: number): Promise<Ui
     return new Uint8Array(await request.arrayBuffer());
   }
   if (request.body === null) return new Uint8Array();
-  const reader = request.body.getReader();
+  return readStreamCapped(request.body, maxBytes);
+}
+
+/** A stream read in full if it holds at most `maxBytes`; undefined, and the stream cancelled, as soon as it passes them. */
+export async function readStreamCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let received = 0;
   try {

@@ -12,6 +12,7 @@
  * The deadline covers the whole exchange, body included: the body is read here, bounded, so an
  * upstream that sends headers and then stalls, or streams without end, fails the same way.
  */
+import { readStreamCapped } from '../guard/input-limits';
 import { UpstreamError } from './types';
 
 /** The largest upstream answer read: discovery documents, key sets, tokens and profile pages are a few KiB. */
@@ -66,25 +67,8 @@ async function readBounded(response: Response, what: string, idp: string): Promi
     await response.body.cancel().catch(() => undefined);
     throw tooLarge();
   }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_UPSTREAM_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readStreamCapped(response.body, MAX_UPSTREAM_BODY_BYTES);
+  if (bytes === undefined) throw tooLarge();
   return bytes.buffer;
 }
 

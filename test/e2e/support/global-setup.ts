@@ -15,6 +15,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveChromium } from '../../../cli/lib/chromium.ts';
+import { isRunning } from '../../../cli/lib/processes.ts';
 
 const PREFIX = 'mcp-e2e-';
 
@@ -78,14 +79,5 @@ function removeAbandonedRuns(dir: string): void {
   for (const name of readdirSync(dir)) {
     const pid = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)?.[1];
     if (pid !== undefined && !isRunning(Number(pid))) rmSync(join(dir, name), { recursive: true, force: true, maxRetries: 3 });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
