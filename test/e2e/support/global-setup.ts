@@ -31,34 +31,32 @@ export default async function setup(): Promise<() => void> {
     // No browser: the browser tests fail with this message; the others run.
     console.warn(`No Chromium for the browser tests: ${(error as Error).message}`);
   }
-  // Vitest exits at once on Ctrl-C (SIGINT) or SIGTERM, without the teardown below, while its workers
-  // and the systems' watchdogs are still stopping, and writing: the folder goes once they are done,
-  // removed by a process of its own that ends then (within 30 s at most).
-  const onExit = () => {
-    rmSync(runDir, { recursive: true, force: true, maxRetries: 3 });
-    spawn(process.execPath, ['-e', REMOVE_WHEN_UNUSED, runDir], { detached: true, stdio: 'ignore', env: { ...process.env, TMPDIR: systemTmp } }).unref();
-  };
-  process.once('exit', onExit);
+  // However this run ends (passed, failed, Ctrl-C, or vitest killed outright), the folder goes once
+  // vitest and every process started with it as TMPDIR (workers, the systems' watchdogs) are gone:
+  // a process of its own waits for that (vitest exits on Ctrl-C without the teardown below, while its
+  // workers are still stopping and writing there).
+  spawn(process.execPath, ['-e', REMOVE_WHEN_UNUSED, runDir, String(process.pid)], { detached: true, stdio: 'ignore', env: { ...process.env, TMPDIR: systemTmp } }).unref();
   return () => {
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
-    process.off('exit', onExit);
     rmSync(runDir, { recursive: true, force: true, maxRetries: 3 });
   };
 }
 
 /**
- * `node -e REMOVE_WHEN_UNUSED <dir>`: removes the folder once no process started with it as TMPDIR
- * is left (Linux: /proc; elsewhere after 10 s), and 30 s at the latest.
+ * `node -e REMOVE_WHEN_UNUSED <dir> <pid>`: once process <pid> (vitest) has ended, removes the folder
+ * as soon as no process started with it as TMPDIR is left (Linux: /proc; elsewhere after 10 s), and
+ * 30 s after <pid> ended at the latest. Exits at once if the folder is already gone.
  */
 const REMOVE_WHEN_UNUSED = `
 const { existsSync, readdirSync, readFileSync, rmSync } = require('node:fs');
-const dir = process.argv[1];
+const [dir, owner] = process.argv.slice(1);
 const entry = 'TMPDIR=' + dir + '\\0';
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (error) { return error.code === 'EPERM'; } };
 const used = () => readdirSync('/proc').some((pid) => {
-  if (!/^[0-9]+$/.test(pid)) return false;
+  if (!/^[0-9]+$/.test(pid) || Number(pid) === process.pid) return false;
   try {
     const environ = readFileSync('/proc/' + pid + '/environ', 'latin1');
     return environ.startsWith(entry) || environ.includes('\\0' + entry);
@@ -66,9 +64,14 @@ const used = () => readdirSync('/proc').some((pid) => {
     return false;
   }
 });
-const started = Date.now();
+let ended;
 const check = () => {
-  const waited = Date.now() - started;
+  if (!existsSync(dir)) return;
+  if (ended === undefined) {
+    if (alive(Number(owner))) return setTimeout(check, 500);
+    ended = Date.now();
+  }
+  const waited = Date.now() - ended;
   if (waited < 30000 && (existsSync('/proc/self/environ') ? used() : waited < 10000)) return setTimeout(check, 200);
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 };
