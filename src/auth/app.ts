@@ -26,6 +26,7 @@ import type { GrantProps } from './props';
 import { allowedScopes } from './scope-policy';
 import { isScope, type Scope } from './scopes';
 import { isAllowedToSignIn } from './sign-in-policy';
+import { finishWebSignIn, WEB_STATE_PREFIX } from './web-session';
 
 export type AuthEnv = { Bindings: Env & { OAUTH_PROVIDER: OAuthHelpers } };
 
@@ -94,6 +95,8 @@ authApp.post('/authorize', async (c) => {
 });
 
 authApp.get(CALLBACK_PATH, async (c) => {
+  // A sign-in to this server's own pages (/account), not an MCP client's authorization.
+  if ((c.req.query('state') ?? '').startsWith(WEB_STATE_PREFIX)) return finishWebSignIn(c);
   const oauth = c.env.OAUTH_PROVIDER;
   let resumed: { request: AuthRequest; data: UpstreamFlow; headers: Headers };
   try {

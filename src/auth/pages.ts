@@ -37,10 +37,15 @@ h1{font-size:1.4rem}.box{border:1px solid #ccc;border-radius:8px;padding:1rem 1.
 button{font:inherit;padding:.5rem 1.2rem;border-radius:6px;border:1px solid #888;margin-right:.5rem;cursor:pointer}
 button.primary{background:#1a56db;color:#fff;border-color:#1a56db}code{background:#f2f2f2;padding:0 .25rem}`;
 
-function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>) {
+/**
+ * `referrer`: no-referrer by default (a consent URL carries the client's state). The account pages use
+ * same-origin: under no-referrer a browser sends `Origin: null` with a form post, and those pages
+ * check that their forms come from this origin.
+ */
+export function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>, referrer: 'no-referrer' | 'same-origin' = 'no-referrer') {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title}</title><style>${STYLE}</style></head>
+<meta name="referrer" content="${referrer}"><title>${title}</title><style>${STYLE}</style></head>
 <body>${body}</body></html>`;
 }
 
@@ -74,7 +79,7 @@ ${loopbackWarning}
 <input type="hidden" name="shown" value="${shown}">
 <div class="box" id="new-scopes"><p>${alreadyAllowed.length ? 'It also asks to:' : 'It will be able to:'}</p>${scopeList}</div>
 ${allowedList}
-<p>Next, you will sign in with your identity provider.</p>
+<p>Next, you will sign in with your identity provider. You can see and disconnect the apps you allow at any time on <a href="/account" target="_blank" rel="noopener">your connected apps page</a>.</p>
 <p><button type="submit" class="primary" name="decision" value="approve" id="approve">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button></p>
 </form>`,
@@ -130,6 +135,7 @@ export function homePage(origin: string) {
     html`<h1>MCP server</h1>
 <p>This is a remote <a href="https://modelcontextprotocol.io">Model Context Protocol</a> server. Point your MCP client at:</p>
 <div class="box"><code>${origin}/mcp</code> <small>(Streamable HTTP)</small><br><code>${origin}/sse</code> <small>(legacy SSE)</small></div>
-<p>Clients sign in with OAuth 2.1; metadata is at <code>${origin}/.well-known/oauth-authorization-server</code>.</p>`,
+<p>Clients sign in with OAuth 2.1; metadata is at <code>${origin}/.well-known/oauth-authorization-server</code>.</p>
+<p><a href="/account" id="account">See and disconnect the apps connected to your account</a></p>`,
   );
 }

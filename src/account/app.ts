@@ -1,0 +1,149 @@
+/**
+ * Connected apps, for every user: the MCP clients they authorized, and a way to cut any of them off.
+ *
+ * GET  /account            the list (signing in through the upstream IdP first: ../auth/web-session.ts)
+ * POST /account/revoke     `grant`, `csrf`: revokes one of the signed-in user's grants
+ * POST /account/sign-out   `csrf`: ends the session in this browser
+ *
+ * A revoked grant takes its tokens with it (the provider deletes them, through the consistency layer,
+ * so every location refuses them at once: README "Consistency").
+ */
+import type { GrantSummary } from '@cloudflare/workers-oauth-provider';
+import { Hono, type Context } from 'hono';
+import type { AuthEnv } from '../auth/app';
+import { pageHeaders } from '../auth/pages';
+import { isTrusted } from '../auth/trusted-clients';
+import { csrfToken, endWebSession, isValidCsrfToken, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
+import { loadConfig } from '../config';
+import { MAX_CONSENT_FORM_BYTES, readCapped } from '../guard/input-limits';
+import { accountMessagePage, accountPage, type AppVerification, type ConnectedApp } from './pages';
+
+/** Grants listed at most: 10 pages of the provider's listing. A person has a handful. */
+const MAX_GRANT_PAGES = 10;
+/** The provider's grant ids (random base64url-ish); anything else is not one and is refused unread. */
+const GRANT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const accountApp = new Hono<AuthEnv>();
+
+accountApp.get('/', async (c) => {
+  const session = await readWebSession(c);
+  if (!session) return startWebSignIn(c, '/account');
+  const apps = await connectedApps(c, session.userId);
+  const notice = c.req.query('disconnected') === '1' ? 'The app was disconnected. Its access has stopped.' : undefined;
+  const csrf = await csrfToken(loadConfig(c.env).sessionSecret, session);
+  return c.body(String(await accountPage(session.email ?? session.name ?? session.userId, apps, csrf, notice)), 200, accountPageHeaders());
+});
+
+accountApp.post('/revoke', async (c) => {
+  const posted = await postedForm(c);
+  if (posted instanceof Response) return posted;
+  const { session, form } = posted;
+  const grantId = form.get('grant') ?? '';
+  // Only a grant of the signed-in user: its key names the user (grant:<user>:<grant>).
+  if (!GRANT_ID.test(grantId) || (await c.env.OAUTH_KV.get(`grant:${session.userId}:${grantId}`)) === null) {
+    return page(c, 404, 'No such app', 'That app is not connected to your account (any more).');
+  }
+  await c.env.OAUTH_PROVIDER.revokeGrant(grantId, session.userId);
+  console.log(JSON.stringify({ event: 'account_grant_revoked', userId: session.userId, grantId }));
+  return c.redirect('/account?disconnected=1', 303);
+});
+
+accountApp.post('/sign-out', async (c) => {
+  const posted = await postedForm(c);
+  if (posted instanceof Response) return posted;
+  endWebSession(c);
+  return page(c, 200, 'Signed out', 'You are signed out of this page. Apps you connected keep their access until you disconnect them.');
+});
+
+/**
+ * The signed-in session and the posted form, when the form is small, comes from this session's page
+ * (its CSRF token) and, where the browser says where it comes from, from this origin; else the page to send.
+ */
+async function postedForm(c: Context<AuthEnv>): Promise<{ session: WebSession; form: URLSearchParams } | Response> {
+  const session = await readWebSession(c);
+  if (!session) return page(c, 401, 'You are not signed in', 'Your session ended. Open the connected apps page again to sign in.');
+  const origin = c.req.header('Origin');
+  const ours = loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin;
+  if (origin !== undefined && origin !== new URL(ours).origin) return page(c, 403, 'This form cannot be sent from there', 'Open the connected apps page and try again.');
+  if (!(c.req.header('Content-Type') ?? '').startsWith('application/x-www-form-urlencoded')) return page(c, 415, 'This form cannot be sent like that', 'Open the connected apps page and try again.');
+  const body = await readCapped(c.req.raw, MAX_CONSENT_FORM_BYTES);
+  if (body === undefined) return page(c, 413, 'This form is too large', 'Open the connected apps page and try again.');
+  const form = new URLSearchParams(new TextDecoder().decode(body));
+  if (!(await isValidCsrfToken(loadConfig(c.env).sessionSecret, session, form.get('csrf') ?? ''))) {
+    return page(c, 403, 'This form has expired', 'Open the connected apps page again and retry.');
+  }
+  return { session, form };
+}
+
+/** The user's grants as the page shows them, newest first. */
+async function connectedApps(c: Context<AuthEnv>, userId: string): Promise<ConnectedApp[]> {
+  const grants: GrantSummary[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < MAX_GRANT_PAGES; pages++) {
+    const listed = await c.env.OAUTH_PROVIDER.listUserGrants(userId, { cursor, limit: 100 });
+    grants.push(...listed.items);
+    cursor = listed.cursor;
+    if (!cursor) break;
+  }
+  const apps = await Promise.all(grants.map((grant) => describeGrant(c, userId, grant)));
+  return apps.sort((a, b) => b.connectedAt - a.connectedAt);
+}
+
+async function describeGrant(c: Context<AuthEnv>, userId: string, grant: GrantSummary): Promise<ConnectedApp> {
+  const [identity, lastRefreshAt] = await Promise.all([describeClient(c, grant.clientId), lastRefresh(c.env.OAUTH_KV, userId, grant.id)]);
+  const connectedAt = grant.createdAt * 1000;
+  const redirect = grant.redirectUri ?? identity.redirectUri;
+  return {
+    grantId: grant.id,
+    name: identity.name,
+    verification: identity.verification,
+    redirectHost: redirect ? hostOf(redirect) : undefined,
+    scopes: grant.scope,
+    connectedAt,
+    lastActiveAt: Math.max(connectedAt, lastRefreshAt ?? 0),
+  };
+}
+
+/**
+ * A client's name and who vouches for it, without any outbound request: a metadata-document client
+ * (its id an https URL) is named by its domain, which is what verifies it; fetching its document for
+ * a display name would let every page view make this Worker fetch attacker-chosen URLs.
+ */
+async function describeClient(c: Context<AuthEnv>, clientId: string): Promise<{ name: string; verification: AppVerification; redirectUri?: string }> {
+  if (clientId.startsWith('https://')) {
+    const domain = hostOf(clientId) ?? clientId;
+    return { name: domain, verification: { kind: 'domain', domain } };
+  }
+  const [client, trusted] = await Promise.all([c.env.OAUTH_PROVIDER.lookupClient(clientId), isTrusted(c.env.OAUTH_KV, clientId)]);
+  return {
+    name: client?.clientName || (client ? 'An app with no name' : 'A deleted app'),
+    verification: trusted ? { kind: 'administrator' } : { kind: 'self' },
+    redirectUri: client?.redirectUris[0],
+  };
+}
+
+/** When the grant's refresh token was last rotated (src/auth/refresh-reuse.ts keeps it in the grant record), ms. */
+async function lastRefresh(kv: KVNamespace, userId: string, grantId: string): Promise<number | undefined> {
+  const record = await kv.get<{ refreshRotation?: { rotatedAt?: unknown } }>(`grant:${userId}:${grantId}`, 'json').catch(() => null);
+  const rotatedAt = record?.refreshRotation?.rotatedAt;
+  return typeof rotatedAt === 'number' ? rotatedAt : undefined;
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function page(c: Context<AuthEnv>, status: 200 | 401 | 403 | 404 | 413 | 415, title: string, message: string): Promise<Response> {
+  return c.body(String(await accountMessagePage(title, message)), status, accountPageHeaders());
+}
+
+/** The pages' usual headers, but same-origin referrers: see `layout` in ../auth/pages.ts. */
+function accountPageHeaders(): Record<string, string> {
+  const headers = pageHeaders();
+  headers.set('Referrer-Policy', 'same-origin');
+  return Object.fromEntries(headers);
+}
