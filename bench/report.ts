@@ -77,6 +77,7 @@ const TOOLS_CALL_PAIRS: readonly (readonly [VariantKey, VariantKey])[] = [
   ['4m', '1'],
   ['4m', '4'],
   ['4', '4b'],
+  ['4', '4a'],
   ['5', '3'],
   ['5', '2'],
   ['4', '5'],
@@ -147,6 +148,7 @@ export function evaluateTargets(results: Pick<BenchResults, 'bundles' | 'paramet
     judge(`tools/call p50 at c=1: ${who} ≤ 1.5 × floor (${key}/1)`, ratio(`tools/call p50 ${key}/1`, 1), '<=', 1.5, informational);
   }
   judge(`hot path at c=${c}: consistency layer within 5% of plain KV (rps 4/4b)`, ratio('tools/call rps 4/4b'), '>=', 0.95);
+  judge(`hot path at c=${c}: audit trail within 3% of AUDIT=off (rps 4/4a)`, ratio('tools/call rps 4/4a'), '>=', 0.97);
   const bundle = results.bundles['4'];
   if (bundle) judge('bundle gzip < 1 MiB (MiB)', bundle.gzipBytes / MIB, '<', 1);
   judge(`tools/call rps at c=${c}: MCP_TRANSPORT=mcp-agent ≥ 0.85 × reference (5/3)`, ratio('tools/call rps 5/3'), '>=', 0.85, true);
@@ -208,7 +210,7 @@ export function renderReport(results: BenchResults): string {
   };
   if (p.concurrencies.includes(1)) {
     lines.push(
-      `latency added per call at c=1 (p50 differences): McpAgent over floor ${added('2', '1')}, OAuthProvider over bare agent ${added('3', '2')}, this project (stateless) over floor ${added('4', '1')}, over reference ${added('4', '3')}; 2026-07-28 over 2025-11-25 ${added('4m', '4')}; consistency layer ${added('4', '4b')}; mcp-agent mode over reference ${added('5', '3')}`,
+      `latency added per call at c=1 (p50 differences): McpAgent over floor ${added('2', '1')}, OAuthProvider over bare agent ${added('3', '2')}, this project (stateless) over floor ${added('4', '1')}, over reference ${added('4', '3')}; 2026-07-28 over 2025-11-25 ${added('4m', '4')}; consistency layer ${added('4', '4b')}; audit trail ${added('4', '4a')}; mcp-agent mode over reference ${added('5', '3')}`,
       '',
     );
   }

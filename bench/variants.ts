@@ -14,10 +14,10 @@ import { cpuOfGroup } from './cpu.ts';
 import type { CpuProbe, LoadRequest } from './load.ts';
 import { callToolOnce, floorSession, openSession, type McpDrive, type McpSession } from './mcp-session.ts';
 
-export type VariantKey = '1' | '2' | '3' | '4' | '4m' | '4b' | '5';
+export type VariantKey = '1' | '2' | '3' | '4' | '4m' | '4b' | '4a' | '5';
 
 /** Display order. */
-export const VARIANT_KEYS: readonly VariantKey[] = ['1', '2', '3', '4', '4m', '4b', '5'];
+export const VARIANT_KEYS: readonly VariantKey[] = ['1', '2', '3', '4', '4m', '4b', '4a', '5'];
 
 export interface Variant {
   key: VariantKey;
@@ -99,6 +99,13 @@ export const VARIANTS: readonly Variant[] = [
     title: 'this project, stateless /mcp, 2025-11-25, CONSISTENCY_LAYER=off',
     drive: 'stateless',
     start: () => startProject({ CONSISTENCY_LAYER: 'off' }, 'stateless'),
+  },
+  {
+    key: '4a',
+    id: 'project-audit-off',
+    title: 'this project, stateless /mcp, 2025-11-25, AUDIT=off (no audit events recorded)',
+    drive: 'stateless',
+    start: () => startProject({ AUDIT: 'off' }, 'stateless'),
   },
   {
     key: '5',

@@ -5,8 +5,18 @@
  * instead of surfacing later as a cryptic error in the middle of a sign-in.
  */
 
-import { DEFAULT_REFRESH_REUSE_GRACE_SECONDS, MAX_REFRESH_REUSE_GRACE_SECONDS } from './auth/refresh-reuse';
 import { parseScopePolicy, type ScopePolicy } from './auth/scope-policy';
+import { parseAdminPolicy, type AdminPolicy } from './admin/admin-policy';
+
+/**
+ * How long after a rotation the previous refresh token is still accepted, once (./auth/refresh-reuse.ts).
+ * A lost response is retried at once or after the client's request timeout (typically 10–30 s); RFC
+ * 9700 §4.14.2 and OAuth 2.1 §4.3.1 name no figure, and every second of grace is a second in which a
+ * thief's replay is not refused on the spot (it is still detected at the next use of either token).
+ * Here, not there, so that this module imports nothing Workers-only (npm run deploy loads it in Node).
+ */
+export const DEFAULT_REFRESH_REUSE_GRACE_SECONDS = 60;
+export const MAX_REFRESH_REUSE_GRACE_SECONDS = 300;
 
 /** Cloudflare KV refuses expirations shorter than this, so every lifetime stays at or above it. */
 const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
@@ -93,6 +103,24 @@ export type McpTransportMode = 'stateless' | 'mcp-agent';
 
 export const MCP_TRANSPORT_MODES: readonly McpTransportMode[] = ['stateless', 'mcp-agent'];
 
+/** The audit trail (../audit/): security events stored in the AUDIT_LOG Durable Objects and logged. */
+export interface AuditConfig {
+  /**
+   * Whether events are recorded (`AUDIT`, default `on`). `off` records nothing, neither the store
+   * nor the log line; it exists to measure what recording costs (`npm run bench`), and is refused
+   * on a deployed (non-loopback) origin (../setup.ts).
+   */
+  enabled: boolean;
+  /**
+   * How long events are kept (`AUDIT_RETENTION_DAYS`), in whole UTC days after the day of the
+   * event. Default 90; 1 to 3650. A day's events are deleted together when it passes.
+   */
+  retentionDays: number;
+}
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+export const MAX_AUDIT_RETENTION_DAYS = 3650;
+
 export interface Config {
   /** Canonical public origin (`https://mcp.example.com`). Unset: the origin each request arrives on. */
   publicUrl: string | undefined;
@@ -100,6 +128,11 @@ export interface Config {
   signInPolicy: SignInPolicyConfig;
   /** Which users may be granted which scopes (`SCOPE_POLICY`); scopes it does not name are open to all. */
   scopePolicy: ScopePolicy;
+  /**
+   * Who may use the admin console in a browser (`ADMIN_EMAILS`, `ADMIN_EMAIL_DOMAINS`, `ADMIN_GITHUB_ORGS`,
+   * `ADMIN_GROUPS`; ./admin/admin-policy.ts). All empty (the default): the console does not exist.
+   */
+  adminPolicy: AdminPolicy;
   /** HMAC key that binds each MCP session id to the user who opened it, and signs remembered consent. */
   sessionSecret: string;
   /** Whether clients with `token_endpoint_auth_method: none` may register by DCR. Default true. */
@@ -122,6 +155,7 @@ export interface Config {
   rateLimits: boolean;
   lifetimes: TokenLifetimes;
   kv: KvConfig;
+  audit: AuditConfig;
 }
 
 /** Raised when the environment cannot make a working server; `problems` each name a fix. */
@@ -233,6 +267,11 @@ export function parseConfig(env: RawEnv): Config {
   }
   const scopePolicy = parseScopePolicy(env.SCOPE_POLICY, upstream.kind);
   problems.push(...scopePolicy.problems);
+  const adminPolicy = parseAdminPolicy(
+    { ADMIN_EMAILS: read('ADMIN_EMAILS'), ADMIN_EMAIL_DOMAINS: read('ADMIN_EMAIL_DOMAINS'), ADMIN_GITHUB_ORGS: read('ADMIN_GITHUB_ORGS'), ADMIN_GROUPS: read('ADMIN_GROUPS') },
+    upstream.kind,
+  );
+  problems.push(...adminPolicy.problems);
 
   const sessionSecret = require('SESSION_SECRET', 'Run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters (locally: .dev.vars).');
   if (sessionSecret && sessionSecret.length < 32) problems.push('SESSION_SECRET must be at least 32 characters long.');
@@ -251,6 +290,14 @@ export function parseConfig(env: RawEnv): Config {
 
   const limits = (read('RATE_LIMITS') ?? 'on').toLowerCase();
   if (limits !== 'on' && limits !== 'off') problems.push(`RATE_LIMITS must be "on" or "off" (got "${limits}").`);
+
+  const auditSetting = (read('AUDIT') ?? 'on').toLowerCase();
+  if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`AUDIT must be "on" or "off" (got "${auditSetting}").`);
+  const retention = read('AUDIT_RETENTION_DAYS');
+  const retentionDays = retention === undefined ? DEFAULT_AUDIT_RETENTION_DAYS : Number(retention);
+  if (!/^\d+$/.test(retention ?? '0') || !Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > MAX_AUDIT_RETENTION_DAYS) {
+    problems.push(`AUDIT_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_AUDIT_RETENTION_DAYS} (got "${retention}").`);
+  }
 
   const layer = (read('CONSISTENCY_LAYER') ?? 'on').toLowerCase();
   if (layer !== 'on' && layer !== 'off') problems.push(`CONSISTENCY_LAYER must be "on" or "off" (got "${layer}").`);
@@ -273,6 +320,7 @@ export function parseConfig(env: RawEnv): Config {
       githubOrgs: list('ALLOWED_GITHUB_ORGS'),
     },
     scopePolicy: scopePolicy.policy,
+    adminPolicy: adminPolicy.policy,
     sessionSecret,
     allowPublicClientRegistration: flag('ALLOW_PUBLIC_CLIENT_REGISTRATION', true),
     allowPrivateUseRedirectUris: flag('ALLOW_PRIVATE_USE_REDIRECT_URIS', false),
@@ -288,6 +336,7 @@ export function parseConfig(env: RawEnv): Config {
       refreshReuseGraceSeconds,
     },
     kv: { consistencyLayer: layer !== 'off', simulatedLocations, simulatedDelayMs },
+    audit: { enabled: auditSetting !== 'off', retentionDays },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -4,6 +4,10 @@
  * itself, guards /mcp and /sse, and passes the rest (/authorize, /callback, /) to the sign-in app.
  */
 import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
+import { recordRegistration, recordRevocation, revocationFacts } from './audit/hooks';
+import { withAudit } from './audit/recorder';
+import { sweepExpiredAudit } from './audit/shards';
+import { refusedWhileRegistrationOff } from './admin/registration-switch';
 import { rateLimitedPage } from './auth/pages';
 import type { Config } from './config';
 import { boundedBearer } from './guard/bearer';
@@ -16,6 +20,7 @@ import { pathSuffixedResourceMetadata, WELL_KNOWN_AS_METADATA, withEndpointChall
 import { checkSetup, deploymentProblems, setupErrorResponse } from './setup';
 import { providerEnv } from './storage/oauth-kv';
 
+export { AuditLog } from './audit/store';
 export { McpSessionAgent } from './mcp/agent';
 export { KvJournal } from './storage/kv-journal';
 export { UserNotes } from './storage/user-notes';
@@ -110,13 +115,21 @@ async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise
   }
   const limited = await addressLimit(request, url, env);
   if (limited) return limited;
+  // After the rate limit, so a flood costs no KV read; the console's switch (./admin/registration-switch.ts).
+  if (url.pathname === REGISTER_PATH && request.method === 'POST') {
+    const closed = await refusedWhileRegistrationOff(found.env.OAUTH_KV);
+    if (closed) return closed;
+  }
   const screened = await screenOAuthRequest(request, url, resource, { authorize: AUTHORIZE_PATH, token: TOKEN_PATH, register: REGISTER_PATH });
   if (screened instanceof Response) return screened;
   if (url.pathname === TOKEN_PATH && request.method === 'POST') {
     const clientId = await tokenClientId(screened);
     if (clientId !== undefined && !(await withinLimit(env, 'tokenClient', clientId))) return rateLimitedJson('tokenClient');
   }
+  const revocation = url.pathname === TOKEN_PATH && request.method === 'POST' ? await revocationFacts(screened) : undefined;
   const response = await provider.fetch(screened, found.env, ctx);
+  if (url.pathname === REGISTER_PATH && request.method === 'POST') await recordRegistration(response);
+  recordRevocation(revocation, response);
   return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
 }
 
@@ -149,7 +162,9 @@ function refusedBrowserRegistration(request: Request, resource: string, config: 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     try {
-      return await serve(request, env, ctx);
+      // Every request in an audit scope: hooks anywhere below record events with the request's facts,
+      // written to the store after the response is ready (src/audit/recorder.ts).
+      return await withAudit(request, env, ctx, () => serve(request, env, ctx));
     } catch (error) {
       // A bug or an outage of a platform service: the wire gets a stable code, the log the detail
       // (name and message only; no request data, which could hold a credential).
@@ -158,12 +173,21 @@ export default {
     }
   },
 
-  /** Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it). */
-  async scheduled(_controller, env): Promise<void> {
+  /**
+   * Sweeps expired grants and tokens from KV in resumable batches (KV TTLs do most of it), and the
+   * audit days past their retention (each day's shards also delete themselves by alarm).
+   */
+  async scheduled(controller, env): Promise<void> {
     // The sweep does not depend on the resource; any valid one will do when PUBLIC_URL is unset.
     const found = providerFor(env, 'http://localhost');
     if (found instanceof Response) return;
-    const { provider } = found;
+    const { provider, config } = found;
+    try {
+      await sweepExpiredAudit(env, config.audit.retentionDays, controller.scheduledTime);
+    } catch (error) {
+      // The KV sweep below still runs; the next hour tries again.
+      console.error(JSON.stringify({ event: 'audit_sweep_failed', message: error instanceof Error ? error.message.slice(0, 300) : String(error) }));
+    }
     const cursor = (await env.OAUTH_KV.get(PURGE_CURSOR_KEY)) ?? undefined;
     // Through the consistency layer, so the sweep's deletes are journaled like any other.
     const result = await provider.purgeExpiredData(found.env, { batchSize: 100, cursor });

@@ -7,6 +7,7 @@
  */
 import { OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
 import { defaultApp } from './app';
+import { recordTokenExchange } from './audit/hooks';
 import { RefreshReuseGuardedProvider, type RefreshReuseOptions } from './auth/refresh-reuse';
 import { registrationRefusal } from './auth/registration-policy';
 import { ALL_SCOPES } from './auth/scopes';
@@ -55,6 +56,8 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     allowPrivateUseRedirectUris: config.allowPrivateUseRedirectUris,
     clientIdMetadataDocumentEnabled: true,
     clientRegistrationCallback: ({ clientMetadata }) => registrationRefusal(clientMetadata),
+    // Changes nothing: records the code exchange or refresh in the audit trail once it succeeds.
+    tokenExchangeCallback: recordTokenExchange,
     onError({ code, status, internal }) {
       // The wire answer stays generic (RFC 6749 §5.2); the exact failed check goes to the log.
       // `internal` never carries a secret or token (library guarantee), but `detail` may hold a

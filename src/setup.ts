@@ -5,14 +5,16 @@
  * page is public, and a problem's explanation can quote a setting's value (an email address in
  * SCOPE_POLICY, say). The full explanations, each naming its fix, go to the Worker's log.
  */
-import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config';
+import { ConfigError, isLoopbackHost, loadConfig, parseConfig, type Config } from './config';
 import { DEV_OIDC_CLIENT_SECRET, DEV_SESSION_SECRET } from './dev-defaults';
 import { RATE_LIMIT_BINDINGS } from './guard/rate-limits';
 
-const REQUIRED_BINDINGS = [
+/** Exported for `npm run deploy`, which checks wrangler.jsonc declares each one (scripts/lib/worker-checks.ts). */
+export const REQUIRED_BINDINGS = [
   { name: 'OAUTH_KV', kind: 'KV namespace', fix: 'Add it under "kv_namespaces" in wrangler.jsonc (create one with `npx wrangler kv namespace create OAUTH_KV`).', is: isKvNamespace },
   { name: 'MCP_OBJECT', kind: 'Durable Object namespace for McpSessionAgent', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "McpSessionAgent", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'KV_JOURNAL', kind: 'Durable Object namespace for KvJournal', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "KvJournal", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
+  { name: 'AUDIT_LOG', kind: 'Durable Object namespace for AuditLog', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "AuditLog", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'USER_NOTES', kind: 'Durable Object namespace for UserNotes', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "UserNotes", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   ...RATE_LIMIT_BINDINGS.map((name) => ({
     name,
@@ -62,12 +64,27 @@ export function deploymentProblems(config: Config, origin: string): string[] {
   const problems: string[] = [];
   if (config.kv.simulatedLocations !== undefined) problems.push('SIMULATE_KV_LOCATIONS simulates Workers KV for tests and demonstrations and is refused on a deployed origin: remove it.');
   if (!config.rateLimits) problems.push('RATE_LIMITS=off is for load tests on this machine and is refused on a deployed origin: remove it (the limits are set in wrangler.jsonc).');
+  if (!config.audit.enabled) problems.push('AUDIT=off is for load tests on this machine and is refused on a deployed origin: remove it (security events must be recorded).');
   if (config.sessionSecret === DEV_SESSION_SECRET) problems.push('SESSION_SECRET is the development value from .dev.vars.example: run `npx wrangler secret put SESSION_SECRET` with 32 or more random characters of your own.');
   if (config.upstream.kind === 'oidc') {
     if (config.upstream.clientSecret === DEV_OIDC_CLIENT_SECRET) problems.push("OIDC_CLIENT_SECRET is the local dev IdP's value from .dev.vars.example: run `npx wrangler secret put OIDC_CLIENT_SECRET` with your IdP's client secret.");
     if (isLoopbackHost(new URL(config.upstream.issuer).hostname)) problems.push("OIDC_ISSUER points at a loopback address (the local dev IdP): set it to your identity provider's issuer URL.");
   }
   return problems;
+}
+
+/**
+ * The checks that need no live binding (the configuration, then what a deployed `origin` refuses),
+ * as one pure function: `npm run setup` and `npm run deploy` run it from Node on wrangler.jsonc's vars
+ * (scripts/lib/worker-checks.ts), so they refuse what the Worker would answer with a 500.
+ */
+export function configProblems(env: Record<string, unknown>, origin: string): string[] {
+  try {
+    return deploymentProblems(parseConfig(env), origin);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
 }
 
 /** The code on the wire for every setup error; monitoring can match it. */

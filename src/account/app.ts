@@ -10,6 +10,7 @@
  */
 import type { GrantSummary } from '@cloudflare/workers-oauth-provider';
 import { Hono, type Context } from 'hono';
+import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { pageHeaders } from '../auth/pages';
 import { isTrusted } from '../auth/trusted-clients';
@@ -44,7 +45,7 @@ accountApp.post('/revoke', async (c) => {
     return page(c, 404, 'No such app', 'That app is not connected to your account (any more).');
   }
   await c.env.OAUTH_PROVIDER.revokeGrant(grantId, session.userId);
-  console.log(JSON.stringify({ event: 'account_grant_revoked', userId: session.userId, grantId }));
+  audit({ type: 'grant.revoked', reason: 'user', outcome: 'ok', userId: session.userId, email: session.email, detail: { grant_id: grantId, by: 'user' } });
   return c.redirect('/account?disconnected=1', 303);
 });
 

@@ -11,14 +11,20 @@
  * DELETE /admin/clients/:clientId                 also revokes the client's grants and tokens
  * GET    /admin/users/:userId/grants[?cursor=]
  * DELETE /admin/users/:userId/grants/:grantId
+ * GET    /admin/audit[?since=&until=&user=&client=&type=&limit=&cursor=]   JSON Lines (./audit.ts)
+ *
+ * Every request is recorded in the audit trail as `admin.action` (a refused token too), and
+ * changes also as what they did (`client.registered`, `client.deleted`, `grant.revoked`).
  */
 import type { ClientInfo } from '@cloudflare/workers-oauth-provider';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
 import { httpsOrLoopbackProblem, loadConfig } from '../config';
 import { sameSecret } from '../crypto';
+import { auditExport } from './audit';
 
 const NewClient = z.object({
   client_name: z.string().min(1).max(200),
@@ -33,6 +39,7 @@ adminApp.use('*', async (c, next) => {
   if (adminToken === undefined) return c.notFound();
   const presented = /^Bearer (.+)$/.exec(c.req.header('Authorization') ?? '')?.[1];
   if (presented === undefined || !(await sameSecret(presented, adminToken))) {
+    audit({ type: 'admin.action', reason: 'invalid_admin_token', outcome: 'denied', detail: { status: 401 } });
     return c.json({ error: 'invalid_token', error_description: 'A valid admin token is required.' }, 401, { 'WWW-Authenticate': 'Bearer realm="admin"' });
   }
   c.header('Cache-Control', 'no-store');
@@ -53,25 +60,35 @@ adminApp.post('/clients', async (c) => {
   });
   // A person entered these redirect URIs: errors may go back to them automatically (../auth/trusted-clients.ts).
   await markTrusted(c.env.OAUTH_KV, client.clientId);
+  audit({ type: 'client.registered', reason: 'admin', outcome: 'ok', clientId: client.clientId, clientName: client.clientName });
+  audit({ type: 'admin.action', reason: 'client_created', outcome: 'ok', clientId: client.clientId, clientName: client.clientName, detail: { status: 201 } });
   // The secret is shown this once; only its hash is stored.
   return c.json({ ...clientJson(client), client_secret: client.clientSecret }, 201);
 });
 
 adminApp.get('/clients', async (c) => {
   const page = await c.env.OAUTH_PROVIDER.listClients({ cursor: c.req.query('cursor'), limit: 100 });
+  audit({ type: 'admin.action', reason: 'clients_listed', outcome: 'ok', detail: { status: 200 } });
   return c.json({ clients: page.items.map(clientJson), cursor: page.cursor });
 });
 
 adminApp.delete('/clients/:clientId', async (c) => {
   const clientId = c.req.param('clientId');
-  if (!(await c.env.OAUTH_PROVIDER.lookupClient(clientId))) return c.json({ error: 'not_found' }, 404);
+  const client = await c.env.OAUTH_PROVIDER.lookupClient(clientId);
+  if (!client) {
+    audit({ type: 'admin.action', reason: 'client_deleted', outcome: 'error', clientId, detail: { status: 404 } });
+    return c.json({ error: 'not_found' }, 404);
+  }
   await c.env.OAUTH_PROVIDER.deleteClient(clientId);
   await forgetTrusted(c.env.OAUTH_KV, clientId);
+  audit({ type: 'client.deleted', reason: 'admin', outcome: 'ok', clientId, clientName: client.clientName });
+  audit({ type: 'admin.action', reason: 'client_deleted', outcome: 'ok', clientId, clientName: client.clientName, detail: { status: 204 } });
   return c.body(null, 204);
 });
 
 adminApp.get('/users/:userId/grants', async (c) => {
   const page = await c.env.OAUTH_PROVIDER.listUserGrants(c.req.param('userId'), { cursor: c.req.query('cursor'), limit: 100 });
+  audit({ type: 'admin.action', reason: 'grants_listed', outcome: 'ok', userId: c.req.param('userId'), detail: { status: 200 } });
   return c.json({
     grants: page.items.map((grant) => ({ id: grant.id, client_id: grant.clientId, scope: grant.scope, created_at: grant.createdAt, expires_at: grant.expiresAt })),
     cursor: page.cursor,
@@ -79,8 +96,17 @@ adminApp.get('/users/:userId/grants', async (c) => {
 });
 
 adminApp.delete('/users/:userId/grants/:grantId', async (c) => {
-  await c.env.OAUTH_PROVIDER.revokeGrant(c.req.param('grantId'), c.req.param('userId'));
+  const { userId, grantId } = c.req.param();
+  await c.env.OAUTH_PROVIDER.revokeGrant(grantId, userId);
+  audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, detail: { grant_id: grantId, by: 'admin' } });
+  audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, detail: { grant_id: grantId, status: 204 } });
   return c.body(null, 204);
+});
+
+adminApp.get('/audit', async (c) => {
+  const response = await auditExport(c);
+  audit({ type: 'admin.action', reason: 'audit_exported', outcome: response.ok ? 'ok' : 'denied', detail: { status: response.status } });
+  return response;
 });
 
 /**

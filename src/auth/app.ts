@@ -15,6 +15,7 @@ import {
   type OAuthHelpers,
 } from '@cloudflare/workers-oauth-provider';
 import { Hono, type Context } from 'hono';
+import { recordConsent, recordConsentShown, recordSignIn, recordUpstreamFailure } from '../audit/hooks';
 import { loadConfig, type Config } from '../config';
 import { upstreamFor } from '../upstream';
 import { injectedUpstreamOptions, UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
@@ -61,12 +62,14 @@ authApp.get('/authorize', async (c) => {
     const remembered = await rememberedScopes(oauth, c.req.raw, request, requested.scopes, config);
     if (remembered.length === requested.scopes.length) {
       // Everything asked for was approved for this app in this browser before: straight to sign-in.
+      recordConsent(request, 'remembered', requested.scopes);
       return startUpstream(c, { ...request, scope: requested.scopes }, new Headers());
     }
     const details = await oauth.describeConsent(request);
     const consent = await oauth.beginConsent({ ...request, scope: requested.scopes });
     const fresh = requested.scopes.filter((scope) => !remembered.includes(scope));
     const shown = await sealShownScopes(config.sessionSecret, consent.handle, requested.scopes);
+    recordConsentShown(details, requested.scopes);
     return new Response(await consentPage(details, consent.handle, fresh, remembered, shown), { headers: pageHeaders(consent.headers) });
   } catch (error) {
     return authorizeError(c, error);
@@ -85,9 +88,11 @@ authApp.post('/authorize', async (c) => {
   try {
     if (form.get('decision') !== 'approve' || scope.length === 0) {
       const denied = await oauth.denyConsent(c.req.raw, handle, { description: scope.length === 0 && form.get('decision') === 'approve' ? 'No permissions were approved.' : undefined });
+      recordConsent(denied.request, form.get('decision') === 'approve' ? 'no_scopes_approved' : 'user_denied', scope);
       return new Response(null, { status: 302, headers: denied.headers });
     }
     const approved = await oauth.approveConsent(c.req.raw, handle, { scope, remember: rememberOptions(loadConfig(c.env)) });
+    recordConsent(approved.request, 'user_approved', scope);
     return startUpstream(c, approved.request, approved.headers);
   } catch (error) {
     return authorizeError(c, error);
@@ -112,12 +117,14 @@ authApp.get(CALLBACK_PATH, async (c) => {
     const identity = await upstreamFor(config, fetch, injectedUpstreamOptions(c.env)).finish(callback, state, flow, callbackUrl(c));
     if (!isAllowedToSignIn(config.signInPolicy, identity)) {
       console.warn(JSON.stringify({ event: 'sign_in_refused', upstream: identity.upstream, reason: 'sign-in policy' }));
+      recordSignIn(request, identity, 'allowlist');
       return redirectError(request, 'access_denied', 'This account is not allowed to use this server.', headers);
     }
     const userId = await userIdFor(identity);
     // What the user approved, narrowed to what policy lets this user have: never more than either.
     const scope = allowedScopes(config.scopePolicy, identity, userId, request.scope.filter(isScope));
     if (scope.length === 0) {
+      recordSignIn(request, identity, 'no_permitted_scopes');
       return redirectError(request, 'access_denied', 'This account may not be granted any of the requested permissions.', headers);
     }
     const props: GrantProps = {
@@ -136,6 +143,7 @@ authApp.get(CALLBACK_PATH, async (c) => {
       scope,
       props,
     });
+    recordSignIn(request, identity, { userId, scopes: scope });
     headers.set('Location', redirectTo);
     return new Response(null, { status: 302, headers });
   } catch (error) {
@@ -175,6 +183,7 @@ async function startUpstream(c: Context<AuthEnv>, request: AuthRequest, headers:
  */
 async function upstreamErrorResponse(request: AuthRequest, error: UpstreamError, headers: Headers): Promise<Response> {
   console.warn(JSON.stringify({ event: 'upstream_sign_in_failed', reason: error.reason, detail: error.detail }));
+  recordUpstreamFailure(request, error.reason);
   if (error.reason === 'upstream_unavailable') {
     const back = new URL(authorizationErrorRedirect(request, 'temporarily_unavailable', error.userMessage));
     return new Response(await upstreamUnavailablePage(error.userMessage, back, authorizeAgainUrl(request)), { status: 503, headers: pageHeaders(headers) });

@@ -29,17 +29,11 @@
  * concurrent refreshes of the same token are ordered: the second is the grace replay).
  */
 import { OAuthError, OAuthProvider, type OAuthProviderOptions } from '@cloudflare/workers-oauth-provider';
+import { audit } from '../audit/recorder';
+import { DEFAULT_REFRESH_REUSE_GRACE_SECONDS } from '../config';
 import { hex } from '../crypto';
 import { byteLength } from '../guard/input-limits';
 
-/**
- * How long after a rotation the previous refresh token is still accepted, once. A lost response is
- * retried at once or after the client's request timeout (typically 10–30 s); RFC 9700 §4.14.2 and
- * OAuth 2.1 §4.3.1 name no figure, and every second of grace is a second in which a thief's replay
- * is not refused on the spot (it is still detected at the next use of either token).
- */
-export const DEFAULT_REFRESH_REUSE_GRACE_SECONDS = 60;
-export const MAX_REFRESH_REUSE_GRACE_SECONDS = 300;
 
 /** Rotated-out refresh tokens remembered per grant (their hashes, shortened): hourly refreshes for ~3 days. */
 const MAX_RETIRED = 64;
@@ -272,6 +266,9 @@ class GrantGuard {
         secondsSinceLastRotation: presentation.rotatedAt === undefined ? null : Math.round((now - presentation.rotatedAt) / 1000),
       }),
     );
+    const seconds = presentation.rotatedAt === undefined ? undefined : Math.round((now - presentation.rotatedAt) / 1000);
+    audit({ type: 'token.refresh_reuse', reason: presentation.reason, outcome: 'denied', userId, clientId: grant.clientId, detail: { grant_id: grantId, ...(seconds !== undefined && { seconds_since_rotation: seconds }) } });
+    audit({ type: 'grant.revoked', reason: 'refresh_token_reuse', outcome: 'ok', userId, clientId: grant.clientId, detail: { grant_id: grantId, by: 'server' } });
     try {
       if (inFlight) await settledWithin(inFlight.written, WRITE_ORDER_WAIT_MS);
       await this.kv.delete(grantKey);

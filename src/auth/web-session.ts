@@ -13,6 +13,8 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { adminFactsFor, type AdminFacts } from '../admin/admin-policy';
+import { audit } from '../audit/recorder';
 import { loadConfig } from '../config';
 import { base64url, equalInConstantTime, hmac, seal, unseal } from '../crypto';
 import { upstreamFor } from '../upstream';
@@ -25,7 +27,7 @@ import { isAllowedToSignIn } from './sign-in-policy';
 export const WEB_STATE_PREFIX = 'web.';
 
 /** Where a sign-in may return to: a fixed list, so the flow cannot be made to redirect anywhere else. */
-export const WEB_SIGN_IN_RETURNS = ['/account'] as const;
+export const WEB_SIGN_IN_RETURNS = ['/account', '/admin'] as const;
 export type WebSignInReturn = (typeof WEB_SIGN_IN_RETURNS)[number];
 
 /** How long a signed-in session lasts; sign in again after. Short: it cannot be revoked server-side. */
@@ -44,6 +46,8 @@ export interface WebSession {
   upstream: string;
   email?: string;
   name?: string;
+  /** What the IdP said that the admin console's allowlist needs; re-checked on every request (../admin/admin-policy.ts). */
+  adminFacts?: AdminFacts;
   /** Random per session: what its CSRF tokens are bound to. */
   sid: string;
   /** Expiry, seconds since the epoch. */
@@ -103,12 +107,13 @@ export async function finishWebSignIn(c: Context<AuthEnv>): Promise<Response> {
     identity = await upstreamFor(config, fetch, injectedUpstreamOptions(c.env)).finish(callback, state, pending.flow, callbackUrl(c));
   } catch (error) {
     if (!(error instanceof UpstreamError)) throw error;
+    audit({ type: 'sign_in.refused', reason: error.reason === 'upstream_unavailable' ? 'idp_unavailable' : error.reason === 'access_denied' ? 'idp_access_denied' : 'idp_error', outcome: error.reason === 'access_denied' ? 'denied' : 'error' });
     if (error.reason === 'upstream_unavailable') return upstreamFailure(c, error);
     console.warn(JSON.stringify({ event: 'web_sign_in_failed', reason: error.reason, detail: error.detail }));
     return page(c, error.reason === 'access_denied' ? 403 : 502, 'You are not signed in', error.userMessage);
   }
   if (!isAllowedToSignIn(config.signInPolicy, identity)) {
-    console.warn(JSON.stringify({ event: 'web_sign_in_refused', upstream: identity.upstream, reason: 'sign-in policy' }));
+    audit({ type: 'sign_in.refused', reason: 'allowlist', outcome: 'denied', userId: await userIdFor(identity), email: identity.email, detail: { upstream: identity.upstream } });
     return page(c, 403, 'You are not signed in', 'This account is not allowed to use this server.');
   }
   const session: WebSession = {
@@ -116,9 +121,11 @@ export async function finishWebSignIn(c: Context<AuthEnv>): Promise<Response> {
     upstream: identity.upstream,
     email: identity.email,
     name: identity.name,
+    adminFacts: adminFactsFor(config.adminPolicy, identity),
     sid: base64url(crypto.getRandomValues(new Uint8Array(16))),
     exp: nowSeconds() + WEB_SESSION_SECONDS,
   };
+  audit({ type: 'sign_in.succeeded', reason: 'web_session', outcome: 'ok', userId: session.userId, email: session.email, detail: { upstream: session.upstream } });
   setCookie(c, SESSION_COOKIE, await seal(config.sessionSecret, SESSION_PURPOSE, session), { prefix: 'host', path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: WEB_SESSION_SECONDS });
   c.header('Cache-Control', 'no-store');
   // 303: the page is fetched with GET, and the IdP's code stays out of its history entry.

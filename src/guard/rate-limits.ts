@@ -23,6 +23,7 @@
  * through and logs it: protection that errs must not become the outage.
  */
 
+import { audit } from '../audit/recorder';
 import { loadConfig } from '../config';
 
 /** What one binding enforces: requests per period for one key. */
@@ -73,7 +74,9 @@ export async function withinLimit(env: Env, name: LimitName, key: string): Promi
   const limiter = Reflect.get(env, BINDINGS[name]) as Limiter | undefined;
   if (!limiter) return true; // no binding: the setup check names it; no request is refused for it
   try {
-    return (await limiter.limit({ key: `${name}:${key}` })).success;
+    const { success } = await limiter.limit({ key: `${name}:${key}` });
+    if (!success) audit({ type: 'rate_limit.hit', reason: name, outcome: 'denied', ...(name === 'tokenClient' && { clientId: key }) });
+    return success;
   } catch (error) {
     console.error(JSON.stringify({ event: 'rate_limiter_failed', limit: name, message: error instanceof Error ? error.message.slice(0, 200) : String(error) }));
     return true;

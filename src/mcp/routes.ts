@@ -11,6 +11,7 @@
  */
 import { insufficientScope, type OAuthResourceContext } from '@cloudflare/workers-oauth-provider';
 import { isJsonContentType, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isLegacyRequest, readRequestBody } from '@modelcontextprotocol/server';
+import { recordToolCall } from '../audit/hooks';
 import { isGrantProps, type GrantProps } from '../auth/props';
 import { loadConfig } from '../config';
 import { McpSessionAgent } from './agent';
@@ -37,7 +38,7 @@ export const streamableHttpHandler = {
       const read = await readJsonBody(request);
       if ('refused' in read) return read.refused;
       body = read;
-      const refused = stepUpChallenge(body.parsed, ctx);
+      const refused = stepUpChallenge(body.parsed, ctx, auth, env);
       if (refused) return refused;
     }
     const call = { auth, env };
@@ -127,8 +128,9 @@ async function readJsonBody(request: Request): Promise<ReadBody> {
  * challenge naming what the tool needs (MCP authorization, "Scope Challenge Handling"), on every
  * protocol revision. Batches and SSE get a JSON-RPC error from the tool catalogue instead.
  */
-function stepUpChallenge(message: unknown, ctx: McpContext): Response | undefined {
+function stepUpChallenge(message: unknown, ctx: McpContext, auth: RequestAuth, env: Env): Response | undefined {
   const missing = missingScopeFor(message, ctx.auth.scope);
+  if (missing) recordToolCall(auth, env, missing.tool, 'insufficient_scope', Date.now());
   return missing ? insufficientScope(ctx.auth, [...missing.required], insufficientScopeMessage(missing)) : undefined;
 }
 

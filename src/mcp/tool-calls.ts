@@ -10,6 +10,7 @@
  * cannot carry a status, get the JSON-RPC error.
  */
 import { z } from 'zod';
+import { recordToolCall } from '../audit/hooks';
 import { hasScopes } from '../auth/scopes';
 import type { RequestAuth } from './request-auth';
 import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
@@ -80,18 +81,38 @@ export function listToolsFor(auth: RequestAuth): ToolListing[] {
   return TOOLS.filter((tool) => hasScopes(auth.scopes, tool.scopes)).map(listing);
 }
 
-/** Runs `tools/call` for `auth`. Throws {@link ToolCallRefusal} for an unknown tool or a missing scope. */
+/**
+ * Runs `tools/call` for `auth`. Throws {@link ToolCallRefusal} for an unknown tool or a missing scope.
+ * Every call is recorded in the audit trail: the tool's name, outcome and duration, never its
+ * arguments or result (an unknown tool's name is the caller's text, so it is recorded as `unknown`).
+ */
 export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: unknown; arguments?: unknown }): Promise<ToolResult> {
+  const startedAt = Date.now();
   const tool = findTool(params.name);
-  if (!tool) throw new ToolCallRefusal(INVALID_PARAMS, `Unknown tool: ${String(params.name)}`);
+  if (!tool) {
+    recordToolCall(auth, env, 'unknown', 'unknown_tool', startedAt);
+    throw new ToolCallRefusal(INVALID_PARAMS, `Unknown tool: ${String(params.name)}`);
+  }
   const missing = missingScopeFor({ method: 'tools/call', params }, auth.scopes);
   if (missing) {
+    recordToolCall(auth, env, tool.name, 'insufficient_scope', startedAt);
     throw new ToolCallRefusal(INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage(missing), { error: 'insufficient_scope', scope: missing.required.join(' ') });
   }
   const args = argumentSchema(tool).safeParse(params.arguments ?? {});
   // Invalid arguments are the model's to fix, so they come back as a tool result it can read.
-  if (!args.success) return toolError(`Invalid arguments for ${tool.name}: ${z.prettifyError(args.error)}`);
-  return boundedResult(tool, await tool.run(args.data, { auth, env }));
+  if (!args.success) {
+    recordToolCall(auth, env, tool.name, 'invalid_arguments', startedAt);
+    return toolError(`Invalid arguments for ${tool.name}: ${z.prettifyError(args.error)}`);
+  }
+  let result: ToolResult;
+  try {
+    result = boundedResult(tool, await tool.run(args.data, { auth, env }));
+  } catch (error) {
+    recordToolCall(auth, env, tool.name, 'exception', startedAt);
+    throw error;
+  }
+  recordToolCall(auth, env, tool.name, result.isError === true ? 'tool_error' : 'ok', startedAt);
+  return result;
 }
 
 /**

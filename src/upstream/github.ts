@@ -39,11 +39,11 @@ interface GithubEmail {
 
 /**
  * Whether sign-in must ask for `read:org` and fetch the user's organisations: when the sign-in
- * allowlist (`ALLOWED_GITHUB_ORGS`) or a `github-org:` rule of `SCOPE_POLICY` names one. Otherwise
- * neither is done: ask for no more than policy uses.
+ * allowlist (`ALLOWED_GITHUB_ORGS`), the admin console's (`ADMIN_GITHUB_ORGS`) or a `github-org:` rule
+ * of `SCOPE_POLICY` names one. Otherwise neither is done: ask for no more than policy uses.
  */
-export function needsGithubOrgs(config: Pick<Config, 'signInPolicy' | 'scopePolicy'>): boolean {
-  return config.signInPolicy.githubOrgs.length > 0 || scopePolicyNamesGithubOrgs(config.scopePolicy);
+export function needsGithubOrgs(config: Pick<Config, 'signInPolicy' | 'scopePolicy' | 'adminPolicy'>): boolean {
+  return config.signInPolicy.githubOrgs.length > 0 || config.adminPolicy.githubOrgs.length > 0 || scopePolicyNamesGithubOrgs(config.scopePolicy);
 }
 
 /**

@@ -3,11 +3,12 @@
  * clients they authorized, and disconnects one, whose tokens then stop working. Nobody reaches
  * another user's grants, and no form from another site or session is accepted.
  */
+import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PAGE_CSP } from '../../src/auth/pages';
 import { userIdFor } from '../../src/upstream/types';
 import { DevIdp } from './dev-idp';
-import { authorizationCode, CALLBACK, McpWire, ORIGIN, pkcePair, registerClient, registerTrustedClient, tokenRequest, tokensFor, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
+import { authorizationCode, CALLBACK, McpWire, ORIGIN, pkcePair, registerClient, registerTrustedClient, tokenRequest, tokensFor, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -86,6 +87,18 @@ function boxOf(html: string, grantId: string): string {
   const start = html.indexOf(`data-grant="${grantId}"`);
   expect(start).toBeGreaterThan(-1);
   return html.slice(start, html.indexOf('</div>', start));
+}
+
+/** The admin export's events for `query`, every page (a page may be short, or empty, and have a next one). */
+async function auditLines(query: string): Promise<Record<string, unknown>[]> {
+  const lines: Record<string, unknown>[] = [];
+  for (let next: string | undefined = `/admin/audit?${query}`; next !== undefined; ) {
+    const response = await worker(next, { headers: { Authorization: `Bearer ${String(Reflect.get(env, 'ADMIN_TOKEN'))}` } });
+    expect(response.status).toBe(200);
+    lines.push(...new TextDecoder().decode(await response.arrayBuffer()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>));
+    next = /^<([^>]+)>; rel="next"$/.exec(response.headers.get('Link') ?? '')?.[1];
+  }
+  return lines;
 }
 
 async function toolCallStatus(token: TokenResponse): Promise<number> {
@@ -214,6 +227,15 @@ describe('disconnecting an app', () => {
     });
     expect(refresh.status).toBe(400);
     expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' });
+    // The audit trail names who did it: the user, at their own page, after signing in to it.
+    await vi.waitFor(
+      async () => {
+        const lines = await auditLines(`since=${new Date(Date.now() - 3_600_000).toISOString()}&user=${encodeURIComponent(alice.userId)}&type=grant.revoked,sign_in.succeeded`);
+        expect(lines).toContainEqual(expect.objectContaining({ type: 'grant.revoked', reason: 'user', outcome: 'ok', user_id: alice.userId, email: 'alice@example.com', grant_id: grantOf(token), by: 'user' }));
+        expect(lines).toContainEqual(expect.objectContaining({ type: 'sign_in.succeeded', reason: 'web_session', user_id: alice.userId }));
+      },
+      { timeout: 5_000, interval: 50 },
+    );
     const after = await workerWithEnv(alice.idp.env, '/account?disconnected=1', { headers: { Cookie: alice.cookie } });
     const html = await after.text();
     expect(html).toContain('The app was disconnected. Its access has stopped.');
