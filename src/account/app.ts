@@ -14,9 +14,8 @@ import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { pageHeaders } from '../auth/pages';
 import { isTrusted } from '../auth/trusted-clients';
-import { csrfToken, endWebSession, isValidCsrfToken, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
+import { csrfToken, endWebSession, FORM_REFUSAL_STATUS, FORM_REFUSAL_TITLE, readSessionForm, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
 import { loadConfig } from '../config';
-import { MAX_CONSENT_FORM_BYTES, readCapped } from '../guard/input-limits';
 import { accountMessagePage, accountPage, type AppVerification, type ConnectedApp } from './pages';
 
 /** Grants listed at most: 10 pages of the provider's listing. A person has a handful. */
@@ -63,16 +62,8 @@ accountApp.post('/sign-out', async (c) => {
 async function postedForm(c: Context<AuthEnv>): Promise<{ session: WebSession; form: URLSearchParams } | Response> {
   const session = await readWebSession(c);
   if (!session) return page(c, 401, 'You are not signed in', 'Your session ended. Open the connected apps page again to sign in.');
-  const origin = c.req.header('Origin');
-  const ours = loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin;
-  if (origin !== undefined && origin !== new URL(ours).origin) return page(c, 403, 'This form cannot be sent from there', 'Open the connected apps page and try again.');
-  if (!(c.req.header('Content-Type') ?? '').startsWith('application/x-www-form-urlencoded')) return page(c, 415, 'This form cannot be sent like that', 'Open the connected apps page and try again.');
-  const body = await readCapped(c.req.raw, MAX_CONSENT_FORM_BYTES);
-  if (body === undefined) return page(c, 413, 'This form is too large', 'Open the connected apps page and try again.');
-  const form = new URLSearchParams(new TextDecoder().decode(body));
-  if (!(await isValidCsrfToken(loadConfig(c.env).sessionSecret, session, form.get('csrf') ?? ''))) {
-    return page(c, 403, 'This form has expired', 'Open the connected apps page again and retry.');
-  }
+  const form = await readSessionForm(c, session);
+  if (typeof form === 'string') return page(c, FORM_REFUSAL_STATUS[form], FORM_REFUSAL_TITLE[form], 'Open the connected apps page again and retry.');
   return { session, form };
 }
 

@@ -22,7 +22,8 @@ import { z } from 'zod';
 import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
-import { httpsOrLoopbackProblem, loadConfig } from '../config';
+import { loadConfig } from '../config';
+import { redirectUriProblem } from './redirect-uris';
 import { sameSecret } from '../crypto';
 import { auditExport } from './audit';
 
@@ -108,18 +109,6 @@ adminApp.get('/audit', async (c) => {
   audit({ type: 'admin.action', reason: 'audit_exported', outcome: response.ok ? 'ok' : 'denied', detail: { status: response.status } });
   return response;
 });
-
-/**
- * Why a redirect URI cannot be registered: RFC 6749 §3.1.2 forbids a fragment; userinfo has no place
- * in a redirect (and the provider refuses it later with an exception); OAuth 2.1 wants https, or
- * http only on loopback.
- */
-function redirectUriProblem(uri: string): string | undefined {
-  const url = new URL(uri);
-  if (url.hash !== '' || uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
-  if (url.username !== '' || url.password !== '') return 'must not contain userinfo';
-  return httpsOrLoopbackProblem(uri);
-}
 
 function clientJson(client: ClientInfo) {
   return {

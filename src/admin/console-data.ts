@@ -40,6 +40,8 @@ export interface GrantRow {
   lastRefreshAt: number | undefined;
   /** ms since the epoch; undefined: no expiry. */
   expiresAt: number | undefined;
+  /** The email the IdP gave at sign-in: the grant's metadata, which /callback stores in clear for administration (../auth/app.ts). */
+  email: string | undefined;
 }
 
 export interface ClientRow {
@@ -204,5 +206,11 @@ function grantRow(userId: string, grantId: string, record: unknown): GrantRow | 
     createdAt: grant.createdAt * 1000,
     lastRefreshAt: typeof rotatedAt === 'number' ? rotatedAt : undefined,
     expiresAt: typeof grant.expiresAt === 'number' ? grant.expiresAt * 1000 : undefined,
+    email: emailOf(grant.metadata),
   };
+}
+
+function emailOf(metadata: unknown): string | undefined {
+  const email = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>).email : undefined;
+  return typeof email === 'string' && email.length <= 320 ? email : undefined;
 }

@@ -84,10 +84,16 @@ function grantTable(grants: readonly GrantRow[], names: ReadonlyMap<string, stri
   return html`<table class="grants"><thead><tr><th>Client</th><th>Scopes</th><th>Created</th><th>Last refreshed</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+/** The emails a user's grants were made with (one, unless the IdP changed it), after the user id. */
+function emailsOf(grants: readonly GrantRow[]) {
+  const emails = [...new Set(grants.flatMap((grant) => (grant.email ? [grant.email] : [])))];
+  return emails.length ? html` <small class="email">${emails.join(', ')}</small>` : '';
+}
+
 export function usersPage(viewer: ConsoleViewer, users: ReadonlyMap<string, GrantRow[]>, names: ReadonlyMap<string, string>, next: string | undefined, notice?: string) {
   const sections = [...users].map(
     ([userId, grants]) => html`<section class="user box" data-user="${userId}">
-<h2><a href="/admin/console/users/${encodeURIComponent(userId)}"><code>${userId}</code></a></h2>
+<h2><a href="/admin/console/users/${encodeURIComponent(userId)}"><code>${userId}</code></a>${emailsOf(grants)}</h2>
 ${grantTable(grants, names)}
 <p><a href="/admin/console/users/${encodeURIComponent(userId)}/revoke-all" class="revoke-all">Revoke every grant of this user…</a></p>
 </section>`,
@@ -95,7 +101,7 @@ ${grantTable(grants, names)}
   return shell(
     'Users',
     viewer,
-    html`<p>Users who hold at least one grant, by user id (what <code>whoami</code> shows). Emails are not shown: the provider keeps them encrypted in each grant, readable only with its tokens; the audit trail names them at sign-in.</p>
+    html`<p>Users who hold at least one grant, by user id (what <code>whoami</code> shows), with the email their IdP gave when they signed in.</p>
 <form method="get" action="/admin/console/user"><label>Go to a user id <input type="text" name="id" required maxlength="128"></label><button type="submit">Show</button></form>
 <p><small>This page reads at most 100 grants; a user whose grants straddle two pages appears on both.</small></p>
 ${sections.length ? sections : html`<p id="no-users">No grants${next ? ' on this page' : ''}.</p>`}
@@ -219,12 +225,12 @@ export function confirmPage(viewer: ConsoleViewer, title: string, consequences: 
 
 export function deleteClientConsequences(client: ClientRow) {
   return html`<p>Delete <strong class="client-name">${client.name}</strong> (<code>${client.clientId}</code>, ${REGISTRATION_LABELS[client.registration]})?</p>
-<p>Every grant made to it is revoked, for every user, and all its access and refresh tokens stop working at once. Its registration is removed: to use it again it must register again${client.registration === 'administrator' ? ', or be pre-registered again with a new secret' : ''}.</p>`;
+<p>Every grant made to it is revoked, for every user, and all its tokens stop working: refresh tokens at once everywhere, access tokens at once here and within about a minute elsewhere (README, Consistency). Its registration is removed: to use it again it must register again${client.registration === 'administrator' ? ', or be pre-registered again with a new secret' : ''}.</p>`;
 }
 
 export function revokeGrantConsequences(grant: GrantRow, clientName: string) {
   return html`<p>Revoke the grant <code>${grant.grantId}</code> of user <code>${grant.userId}</code> to <strong class="client-name">${clientName}</strong> (scopes <code>${grant.scopes.join(' ')}</code>, created ${when(grant.createdAt)})?</p>
-<p>Its access and refresh tokens stop working at once. The user can authorize the client again.</p>`;
+<p>Its tokens stop working: the refresh token at once everywhere, access tokens at once here and within about a minute elsewhere (README, Consistency). The user can authorize the client again.</p>`;
 }
 
 export function revokeAllConsequences(userId: string, count: number, more: boolean) {

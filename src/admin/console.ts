@@ -28,9 +28,9 @@ import { encodeCursor, exportPage, FilterError, parseAuditQuery } from '../audit
 import type { AuthEnv } from '../auth/app';
 import { pageHeaders } from '../auth/pages';
 import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
-import { csrfToken, endWebSession, isValidCsrfToken, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
-import { httpsOrLoopbackProblem, loadConfig } from '../config';
-import { MAX_CONSENT_FORM_BYTES, readCapped } from '../guard/input-limits';
+import { csrfToken, endWebSession, FORM_REFUSAL_STATUS, FORM_REFUSAL_TITLE, readSessionForm, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
+import { loadConfig } from '../config';
+import { redirectUriProblem } from './redirect-uris';
 import { isAdmin, isConsoleEnabled } from './admin-policy';
 import { byUser, clientNames, clientRow, clientRows, readGrant, scanGrants, userGrants, USER_GRANTS_PER_VIEW } from './console-data';
 import {
@@ -63,7 +63,6 @@ const MAX_CURSOR_CHARS = 1024;
 /** Pre-registration bounds: the JSON API's (./app.ts), which a person's form should not exceed. */
 const MAX_CLIENT_NAME_CHARS = 200;
 const MAX_REDIRECT_URIS = 20;
-const MAX_REDIRECT_URI_CHARS = 2048;
 /** Events per audit page: a screenful. */
 const AUDIT_EVENTS_PER_PAGE = 100;
 /** The audit view's default window; the export's default (the whole retention) is far more than a page. */
@@ -341,16 +340,8 @@ async function admitted(c: Context<AuthEnv>): Promise<Admin | Response> {
 async function postedForm(c: Context<AuthEnv>): Promise<{ admin: Admin; form: URLSearchParams } | Response> {
   const admin = await admitted(c);
   if (admin instanceof Response) return admin;
-  const origin = c.req.header('Origin');
-  const ours = loadConfig(c.env).publicUrl ?? new URL(c.req.url).origin;
-  if (origin !== undefined && origin !== new URL(ours).origin) return message(c, 403, 'This form cannot be sent from there', 'Open the admin console and try again. Nothing was changed.');
-  if (!(c.req.header('Content-Type') ?? '').startsWith('application/x-www-form-urlencoded')) return message(c, 415, 'This form cannot be sent like that', 'Open the admin console and try again. Nothing was changed.');
-  const body = await readCapped(c.req.raw, MAX_CONSENT_FORM_BYTES);
-  if (body === undefined) return message(c, 413, 'This form is too large', 'Open the admin console and try again. Nothing was changed.');
-  const form = new URLSearchParams(new TextDecoder().decode(body));
-  if (!(await isValidCsrfToken(loadConfig(c.env).sessionSecret, admin.session, form.get('csrf') ?? ''))) {
-    return message(c, 403, 'This form has expired', 'Open the admin console again and retry. Nothing was changed.');
-  }
+  const form = await readSessionForm(c, admin.session);
+  if (typeof form === 'string') return message(c, FORM_REFUSAL_STATUS[form], FORM_REFUSAL_TITLE[form], 'Open the admin console again and retry. Nothing was changed.');
   return { admin, form };
 }
 
@@ -365,23 +356,6 @@ function newClientProblems(form: NewClientForm, redirectUris: readonly string[])
     if (problem) problems.push(`Redirect URI ${uri.slice(0, 200)} ${problem}.`);
   }
   return problems;
-}
-
-/**
- * Why a redirect URI cannot be registered (as ./app.ts, which does not export it): RFC 6749 §3.1.2
- * forbids a fragment; userinfo has no place in a redirect; OAuth 2.1 wants https, or http only on loopback.
- */
-function redirectUriProblem(uri: string): string | undefined {
-  if (uri.length > MAX_REDIRECT_URI_CHARS) return `is longer than ${MAX_REDIRECT_URI_CHARS} characters`;
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return 'is not an absolute URL';
-  }
-  if (url.hash !== '' || uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
-  if (url.username !== '' || url.password !== '') return 'must not contain userinfo';
-  return httpsOrLoopbackProblem(uri);
 }
 
 function boundedCursor(value: string | undefined): string | undefined {

@@ -17,6 +17,7 @@ import { adminFactsFor, type AdminFacts } from '../admin/admin-policy';
 import { audit } from '../audit/recorder';
 import { loadConfig } from '../config';
 import { base64url, equalInConstantTime, hmac, seal, unseal } from '../crypto';
+import { MAX_CONSENT_FORM_BYTES, readCapped } from '../guard/input-limits';
 import { upstreamFor } from '../upstream';
 import { injectedUpstreamOptions, UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
 import type { AuthEnv } from './app';
@@ -147,6 +148,43 @@ export function csrfToken(secret: string, session: WebSession): Promise<string> 
 
 export async function isValidCsrfToken(secret: string, session: WebSession, presented: string): Promise<boolean> {
   return equalInConstantTime(await csrfToken(secret, session), presented);
+}
+
+/** Why a form posted to one of this server's own pages is refused; each page words it for its people. */
+export type FormRefusal =
+  /** 403: the browser says it comes from another origin (`null` included). */
+  | 'foreign_origin'
+  /** 415: not `application/x-www-form-urlencoded`. */
+  | 'not_a_form'
+  /** 413: over {@link MAX_CONSENT_FORM_BYTES}, refused before more is read. */
+  | 'too_large'
+  /** 403: without this session's CSRF token. */
+  | 'bad_csrf';
+
+export const FORM_REFUSAL_STATUS = { foreign_origin: 403, not_a_form: 415, too_large: 413, bad_csrf: 403 } as const;
+
+/** The page title for each refusal; the page adds where to go from there. */
+export const FORM_REFUSAL_TITLE: Record<FormRefusal, string> = {
+  foreign_origin: 'This form cannot be sent from there',
+  not_a_form: 'This form cannot be sent like that',
+  too_large: 'This form is too large',
+  bad_csrf: 'This form has expired',
+};
+
+/**
+ * The form `session` posted, when it is small, comes from this session's page (its CSRF token) and,
+ * where the browser says where it comes from, from this origin; else why not. The origin and type are
+ * checked before the body is read.
+ */
+export async function readSessionForm(c: Context<AuthEnv>, session: WebSession): Promise<URLSearchParams | FormRefusal> {
+  const config = loadConfig(c.env);
+  const origin = c.req.header('Origin');
+  if (origin !== undefined && origin !== new URL(config.publicUrl ?? c.req.url).origin) return 'foreign_origin';
+  if (!(c.req.header('Content-Type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'not_a_form';
+  const body = await readCapped(c.req.raw, MAX_CONSENT_FORM_BYTES);
+  if (body === undefined) return 'too_large';
+  const form = new URLSearchParams(new TextDecoder().decode(body));
+  return (await isValidCsrfToken(config.sessionSecret, session, form.get('csrf') ?? '')) ? form : 'bad_csrf';
 }
 
 function callbackUrl(c: Context<AuthEnv>): string {

@@ -8,13 +8,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserLogin, closeBrowser, newBrowserContext } from '../../cli/lib/browser-login.ts';
-import { discover, exchangeCode, registerClient, startAuthorization, type Discovery } from '../../cli/lib/oauth-client.ts';
+import { closeBrowser, newBrowserContext } from '../../cli/lib/browser-login.ts';
+import { discover, type Discovery } from '../../cli/lib/oauth-client.ts';
 import { ROOT, startSystem, type RunningSystem } from '../../scripts/system.ts';
-import { McpWire } from '../support/mcp-wire.ts';
 import { cleanUp } from './support/clean-up.ts';
+import { connectApp, toolsListStatus } from './support/connected-app.ts';
 
-const CALLBACK = 'https://gateway.test/oauth/callback';
 const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
 const APP_NAME = 'Console e2e gateway';
 
@@ -29,21 +28,10 @@ beforeAll(async () => {
 
 afterAll(() => cleanUp(closeBrowser, () => system?.stop()));
 
-async function connectApp(name: string): Promise<string> {
-  const registered = await registerClient(discovery.server, { client_name: name, redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_post' });
-  const start = await startAuthorization(discovery.server, registered.client, { redirectUri: CALLBACK });
-  const callback = await browserLogin(start.url.href, { login: 'alice', password: 'alice', redirectUri: CALLBACK });
-  return (await exchangeCode(discovery.server, registered, start, callback)).access_token;
-}
-
-async function toolsListStatus(token: string): Promise<number> {
-  return (await new McpWire(system.mcpUrl, token, (request) => fetch(request), '2026-07-28').request('tools/list')).status;
-}
-
 describe('the admin console, in a real browser', () => {
   it('signs alice in as an administrator; revoking a grant through the pages cuts its token off', async () => {
-    const token = await connectApp(APP_NAME);
-    expect(await toolsListStatus(token)).toBe(200);
+    const token = await connectApp(discovery, APP_NAME);
+    expect(await toolsListStatus(system.mcpUrl, token)).toBe(200);
 
     const context = await newBrowserContext();
     try {
@@ -72,7 +60,7 @@ describe('the admin console, in a real browser', () => {
       expect(await page.textContent('#consequences')).toContain(APP_NAME);
       await page.screenshot({ path: join(SCREENSHOTS, 'admin-confirm-revoke.png'), fullPage: true });
       // Only the confirmation's post acts: the token still works while the page is open.
-      expect(await toolsListStatus(token)).toBe(200);
+      expect(await toolsListStatus(system.mcpUrl, token)).toBe(200);
 
       await page.click('#confirm');
       await page.waitForURL(/\/admin\/console\/users\/[^/?]+\?notice=revoked$/);
@@ -93,7 +81,7 @@ describe('the admin console, in a real browser', () => {
     } finally {
       await context.close();
     }
-    expect(await toolsListStatus(token)).toBe(401);
+    expect(await toolsListStatus(system.mcpUrl, token)).toBe(401);
   });
 
   it('shows the audit trail with the revocation the console made', async () => {

@@ -106,7 +106,8 @@ async function tokensFor(at: Console, client: RegisteredClient, userId: string, 
   const oauth = getOAuthApi(providerOptions(loadConfig(at.env), ORIGIN), at.env);
   const { verifier, challenge } = await pkcePair();
   const request = await oauth.parseAuthRequest(new Request(authorizeUrl(client, challenge, { scope: scope.join(' ') })));
-  const { redirectTo } = await oauth.completeAuthorization({ request, userId, metadata: {}, scope, props: { userId, upstream: 'oidc:test', subject: userId } });
+  // The metadata /callback stores (../../src/auth/app.ts): what the users page shows beside the id.
+  const { redirectTo } = await oauth.completeAuthorization({ request, userId, metadata: { upstream: 'oidc:test', email: `${userId}@example.test` }, scope, props: { userId, upstream: 'oidc:test', subject: userId } });
   const code = new URL(redirectTo).searchParams.get('code') ?? '';
   const response = await tokenRequest(at, client, { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier });
   expect(response.status).toBe(200);
@@ -256,6 +257,7 @@ describe('what an administrator sees', () => {
 
     const users = await page(at, alice, '/admin/console/users');
     const section = part(users, `data-user="${user}"`, '</section>');
+    expect(section).toContain(`<code>${user}</code></a> <small class="email">${user}@example.test</small></h2>`);
     const firstRow = part(section, `data-grant="${grantOf(first)}"`, '</tr>');
     expect(firstRow).toContain('<span class="client-name">Exact gateway</span>');
     expect(firstRow).toContain('<td class="scopes">profile</td>');
