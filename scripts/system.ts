@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEV_IDP_STATE_DIR, startDevIdp, type DevIdp } from '../dev/idp/server.ts';
-import { freePort, ROOT, startWranglerDev, type DevWorker } from './wrangler-dev.ts';
+import { freePort, PORT_ATTEMPTS, PortTakenError, ROOT, startWranglerDev, type DevWorker } from './wrangler-dev.ts';
 
 export { freePort, ROOT } from './wrangler-dev.ts';
 
@@ -38,6 +38,17 @@ export interface RunningSystem {
 }
 
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
+  // The dev IdP must know the Worker's port (its redirect URIs): a port taken meanwhile means starting both again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSystemOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port || attempt >= PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startSystemOnce(options: SystemOptions): Promise<RunningSystem> {
   const port = options.port || (await freePort());
   const origin = `http://localhost:${port}`;
   let idp: DevIdp | undefined;
@@ -45,11 +56,16 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   if (options.devIdp !== false) {
     // npm start's IdP keeps its signing key across restarts (beside wrangler's state), so that tokens and
     // cached key sets stay good; a test's IdP gets a fresh key, like its fresh KV.
-    idp = await startDevIdp({
-      port: options.idpPort ?? (await freePort()),
-      redirectUris: [`${origin}/callback`, `http://127.0.0.1:${port}/callback`],
-      stateDir: options.ephemeralState ? undefined : DEV_IDP_STATE_DIR,
-    });
+    try {
+      idp = await startDevIdp({
+        port: options.idpPort ?? (await freePort()),
+        redirectUris: [`${origin}/callback`, `http://127.0.0.1:${port}/callback`],
+        stateDir: options.ephemeralState ? undefined : DEV_IDP_STATE_DIR,
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && !options.idpPort) throw new PortTakenError(`the dev IdP's port was taken: ${(error as Error).message}`);
+      throw error;
+    }
     vars.UPSTREAM ??= 'oidc';
     vars.OIDC_ISSUER ??= idp.issuer;
     vars.OIDC_CLIENT_ID ??= idp.clientId;

@@ -112,7 +112,30 @@ export interface DevWorker {
   stop(): Promise<void>;
 }
 
+/**
+ * wrangler could not bind a port: one that {@link freePort} found free was taken before wrangler bound
+ * it (test files start systems in parallel). Starting again on other ports is the fix.
+ */
+export class PortTakenError extends Error {}
+
+/** How many times a start is tried when a port it picked itself was taken meanwhile. */
+export const PORT_ATTEMPTS = 3;
+
+/**
+ * {@link startOnce}, again on fresh ports when a port was taken between finding it free and binding it:
+ * the inspector port always (it is always picked here), the main port when the caller left it to us.
+ */
 export async function startWranglerDev(options: WranglerDevOptions = {}): Promise<DevWorker> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startOnce(options: WranglerDevOptions): Promise<DevWorker> {
   const port = options.port || (await freePort());
   const inspectorPort = await freePort();
   const origin = `http://localhost:${port}`;
@@ -152,7 +175,8 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     await waitUntilReady(origin, supervisor, () => output);
   } catch (error) {
     await stop();
-    throw new Error(`${(error as Error).message}\n--- wrangler output ---\n${output}`);
+    const message = `${(error as Error).message}\n--- wrangler output ---\n${output}`;
+    throw /Address already in use/.test(output) ? new PortTakenError(message) : new Error(message);
   }
   return { origin, inspectorPort, processGroup: wranglerPid as number, supervisorPid: supervisor.pid as number, stateDir, logs: () => output, stop };
 }

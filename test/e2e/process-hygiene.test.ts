@@ -4,6 +4,7 @@
  * from stopping its system. Also `npm start`'s settings from the environment (scripts/system.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeBrowser, launchBrowser } from '../../cli/lib/browser-login.ts';
 import { ENVIRONMENT_SETTINGS, npmStartOptions, ROOT } from '../../scripts/system.ts';
+import { PortTakenError, startWranglerDev } from '../../scripts/wrangler-dev.ts';
 import { cleanUp } from './support/clean-up.ts';
 
 const SECRETS = ['OIDC_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'SESSION_SECRET', 'ADMIN_TOKEN'];
@@ -113,6 +115,22 @@ describe('a system whose starter dies', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(left).toEqual([]);
+  });
+});
+
+describe('a port taken before wrangler binds it', () => {
+  it('is reported as such (PortTakenError) after the start is tried again', async () => {
+    // 127.0.0.1, where workerd binds `localhost`; connections to it (the readiness probe's) are dropped
+    // at once, so that closing it does not wait for them.
+    const blocker = createServer((socket) => socket.destroy()).listen(0, '127.0.0.1');
+    try {
+      await new Promise((resolve) => blocker.once('listening', resolve));
+      const port = (blocker.address() as AddressInfo).port;
+      // A caller-fixed port cannot be changed: the same port, PORT_ATTEMPTS times, then the error that says why.
+      await expect(startWranglerDev({ port, ephemeralState: true, output: 'buffer', envFile: join(ROOT, '.dev.vars.example') })).rejects.toBeInstanceOf(PortTakenError);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 });
 
