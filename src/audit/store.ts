@@ -36,20 +36,8 @@ export interface ShardQuery {
  */
 export const MAX_SHARD_QUERY_ROWS = 1000;
 
-type Row = {
-  time: number;
-  id: string;
-  type: string;
-  outcome: string;
-  reason: string;
-  user_id: string | null;
-  email: string | null;
-  client_id: string | null;
-  client_name: string | null;
-  ip: string | null;
-  request_id: string | null;
-  detail: string;
-};
+/** A stored row: the record's columns as SQLite gives them back (text where the record has a union, `detail` as JSON). */
+type Row = Omit<AuditRecord, 'type' | 'outcome' | 'detail'> & { type: string; outcome: string; detail: string };
 
 export class AuditLog extends DurableObject<Env> {
   private schemaReady = false;
