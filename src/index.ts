@@ -7,7 +7,7 @@ import type { OAuthProvider } from '@cloudflare/workers-oauth-provider';
 import { recordRegistration, recordRevocation, revocationFacts } from './audit/hooks';
 import { withAudit } from './audit/recorder';
 import { sweepExpiredAudit } from './audit/shards';
-import { refusedWhileRegistrationOff } from './admin/registration-switch';
+import { isRegistrationOpen, refusedWhileRegistrationOff } from './admin/registration-switch';
 import { rateLimitedPage } from './auth/pages';
 import type { Config } from './config';
 import { boundedBearer } from './guard/bearer';
@@ -130,7 +130,10 @@ async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise
   const response = await provider.fetch(screened, found.env, ctx);
   if (url.pathname === REGISTER_PATH && request.method === 'POST') await recordRegistration(response);
   recordRevocation(revocation, response);
-  return url.pathname === WELL_KNOWN_AS_METADATA && request.method === 'GET' ? withEndpointResources(response, resource) : response;
+  if (url.pathname !== WELL_KNOWN_AS_METADATA || request.method !== 'GET') return response;
+  // A KV read that fails offers registration: POST /register then refuses on its own if it is off.
+  const registrationOpen = await isRegistrationOpen(found.env.OAUTH_KV).catch(() => true);
+  return withEndpointResources(response, resource, { registrationOpen });
 }
 
 /** The per-address limits of the endpoints anyone may call; preflights are not counted. */

@@ -57,11 +57,14 @@ export function withEndpointChallenge(response: Response, pathname: string, cano
  * whose own metadata documents name them (`<origin>/mcp`, `<origin>/sse`), so a client that checks the
  * resource it found against this list finds it there.
  */
-export async function withEndpointResources(response: Response, canonical: string): Promise<Response> {
+export async function withEndpointResources(response: Response, canonical: string, options: { registrationOpen: boolean } = { registrationOpen: true }): Promise<Response> {
   if (response.status !== 200 || !response.headers.get('content-type')?.startsWith('application/json')) return response;
   const metadata = (await response.json()) as Record<string, unknown>;
   const listed = Array.isArray(metadata.protected_resources) ? metadata.protected_resources : [canonical];
   metadata.protected_resources = [...new Set([...listed, `${canonical}${MCP_PATH}`, `${canonical}${SSE_PATH}`])];
+  // Registration switched off in the admin console: not offered (RFC 8414 §2: the endpoint is optional),
+  // so a client learns it needs a pre-registered client before it tries, not from a 403.
+  if (!options.registrationOpen) delete metadata.registration_endpoint;
   const headers = new Headers(response.headers);
   headers.delete('content-length');
   return new Response(JSON.stringify(metadata), { status: response.status, headers });

@@ -450,11 +450,18 @@ describe('actions', () => {
       expect(refused.status).toBe(403);
       expect(await refused.json()).toEqual({ error: 'access_denied', error_description: expect.stringContaining('switched off') });
       expect(part(await page(at, alice, '/admin/console/registration'), 'id="registration-state"', '</p>')).toContain('<strong>off</strong>');
+      // Discovery stops offering it (RFC 8414 §2), so a client knows before it tries.
+      const metadataOff = await workerWithEnv(at.env, '/.well-known/oauth-authorization-server');
+      expect(metadataOff.status).toBe(200);
+      const offered = await metadataOff.json<Record<string, unknown>>();
+      expect(offered).not.toHaveProperty('registration_endpoint');
+      expect(offered.token_endpoint).toBe(`${ORIGIN}/token`);
       // The switch is a record in this Worker's OAUTH_KV (here the scratch namespace): the default namespace still registers.
       expect((await workerWithEnv(at.idp.env, '/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_name: 'Elsewhere', redirect_uris: [CALLBACK] }) })).status).toBe(201);
 
       const on = await post(at, alice, '/admin/console/registration', { csrf: csrfOf(before), open: 'on' });
       expect(on.status).toBe(303);
+      expect(await (await workerWithEnv(at.env, '/.well-known/oauth-authorization-server')).json()).toMatchObject({ registration_endpoint: `${ORIGIN}/register` });
       await register(at);
       // A value other than on or off changes nothing.
       expect((await post(at, alice, '/admin/console/registration', { csrf: csrfOf(before), open: 'maybe' })).status).toBe(400);
