@@ -7,6 +7,8 @@ export interface DevAccount {
   readonly email: string;
   readonly email_verified: boolean;
   readonly name: string;
+  /** Group names, as Okta, Keycloak or Entra send them in a `groups` claim (here with the `profile` scope). */
+  readonly groups: readonly string[];
 }
 
 interface StoredAccount extends DevAccount {
@@ -22,6 +24,7 @@ const ACCOUNTS: readonly StoredAccount[] = [
     email: 'alice@example.com',
     email_verified: true,
     name: 'Alice Example',
+    groups: ['mcp-admins', 'staff'],
   },
   {
     login: 'bob',
@@ -30,11 +33,12 @@ const ACCOUNTS: readonly StoredAccount[] = [
     email: 'bob@example.com',
     email_verified: true,
     name: 'Bob Example',
+    groups: ['staff'],
   },
 ];
 
-function publicView({ sub, email, email_verified, name }: StoredAccount): DevAccount {
-  return { sub, email, email_verified, name };
+function publicView({ sub, email, email_verified, name, groups }: StoredAccount): DevAccount {
+  return { sub, email, email_verified, name, groups };
 }
 
 // Hashing first gives timingSafeEqual two equal-length inputs whatever was typed.

@@ -181,6 +181,7 @@ describe('dev IdP', () => {
       email: 'alice@example.com',
       email_verified: true,
       name: 'Alice Example',
+      groups: ['mcp-admins', 'staff'],
     });
 
     const userinfo = await oauth.processUserInfoResponse(

@@ -195,7 +195,8 @@ function providerConfiguration({ client, adapter, cookieKeys }: SharedState, key
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name'],
+      // `groups` with `profile`: real IdPs vary (Keycloak and Okta a `groups` scope or mapper, Entra ids); one place is enough here.
+      profile: ['name', 'groups'],
     },
     // Put the scope-derived claims into the ID token too, not only the userinfo response.
     conformIdTokenClaims: false,

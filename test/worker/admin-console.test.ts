@@ -209,6 +209,19 @@ describe('who gets in', () => {
     expect(refused.find((line) => line.reason === 'console_denied' && line.email === 'bob@example.com')).toMatchObject({ outcome: 'denied', status: 403, user_id: expect.stringMatching(/^oidc-/) });
   }, 15_000);
 
+  it("admits by the IdP's groups claim (ADMIN_GROUPS): alice, in mcp-admins, gets in; bob, only in staff, gets 403", async () => {
+    const at = consoleWorker({ ADMIN_GROUPS: 'mcp-admins' });
+    const alice = await signIn(at, 'alice');
+    expect((await get(at, alice, '/admin')).status).toBe(200);
+    const bob = await signIn(at, 'bob');
+    const refused = await get(at, bob, '/admin');
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('Not an administrator');
+    // A group the rule does not name admits no one.
+    const other = consoleWorker({ ADMIN_GROUPS: 'staff-admins' });
+    expect((await get(other, await signIn(other, 'alice'), '/admin')).status).toBe(403);
+  });
+
   it('re-checks the allowlist on every request: removed from ADMIN_EMAILS, refused at once with the same session', async () => {
     const at = consoleWorker();
     const alice = await signIn(at, 'alice');
