@@ -11,7 +11,7 @@ import { isRegistrationOpen, refusedWhileRegistrationOff } from './admin/registr
 import { rateLimitedPage } from './auth/pages';
 import type { Config } from './config';
 import { boundedBearer } from './guard/bearer';
-import { screenOAuthRequest, tokenClientId } from './guard/oauth-requests';
+import { readTokenRequest, screenOAuthRequest } from './guard/oauth-requests';
 import { clientAddress, rateLimitedJson, RETRY_AFTER_SECONDS, withinLimit } from './guard/rate-limits';
 import { exposeMcpHeaders, foreignOriginResponse, isAllowedOrigin, isMcpPath, isServableOrigin, misdirectedRequestResponse } from './mcp/browser-access';
 import { withoutInternalHeaders } from './mcp/internal-headers';
@@ -122,11 +122,9 @@ async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise
   }
   const screened = await screenOAuthRequest(request, url, resource, { authorize: AUTHORIZE_PATH, token: TOKEN_PATH, register: REGISTER_PATH });
   if (screened instanceof Response) return screened;
-  if (url.pathname === TOKEN_PATH && request.method === 'POST') {
-    const clientId = await tokenClientId(screened);
-    if (clientId !== undefined && !(await withinLimit(env, 'tokenClient', clientId))) return rateLimitedJson('tokenClient');
-  }
-  const revocation = url.pathname === TOKEN_PATH && request.method === 'POST' ? await revocationFacts(screened) : undefined;
+  const tokenRequest = url.pathname === TOKEN_PATH && request.method === 'POST' ? await readTokenRequest(screened) : undefined;
+  if (tokenRequest?.clientId !== undefined && !(await withinLimit(env, 'tokenClient', tokenRequest.clientId))) return rateLimitedJson('tokenClient');
+  const revocation = tokenRequest && revocationFacts(tokenRequest);
   const response = await provider.fetch(screened, found.env, ctx);
   if (url.pathname === REGISTER_PATH && request.method === 'POST') await recordRegistration(response);
   recordRevocation(revocation, response);

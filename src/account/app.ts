@@ -16,6 +16,7 @@ import { pageHeaders } from '../auth/pages';
 import { isTrusted } from '../auth/trusted-clients';
 import { csrfToken, endWebSession, FORM_REFUSAL_STATUS, FORM_REFUSAL_TITLE, readSessionForm, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
 import { loadConfig } from '../config';
+import { hostOf, isMetadataDocumentId, readGrant } from '../storage/grant-records';
 import { accountMessagePage, accountPage, type AppVerification, type ConnectedApp } from './pages';
 
 /** Grants listed at most: 10 pages of the provider's listing. A person has a handful. */
@@ -82,7 +83,8 @@ async function connectedApps(c: Context<AuthEnv>, userId: string): Promise<Conne
 }
 
 async function describeGrant(c: Context<AuthEnv>, userId: string, grant: GrantSummary): Promise<ConnectedApp> {
-  const [identity, lastRefreshAt] = await Promise.all([describeClient(c, grant.clientId), lastRefresh(c.env.OAUTH_KV, userId, grant.id)]);
+  // The record for its last refresh-token rotation (../auth/refresh-reuse.ts keeps it there); a failed read shows the creation.
+  const [identity, record] = await Promise.all([describeClient(c, grant.clientId), readGrant(c.env.OAUTH_KV, userId, grant.id).catch(() => undefined)]);
   const connectedAt = grant.createdAt * 1000;
   const redirect = grant.redirectUri ?? identity.redirectUri;
   return {
@@ -92,7 +94,7 @@ async function describeGrant(c: Context<AuthEnv>, userId: string, grant: GrantSu
     redirectHost: redirect ? hostOf(redirect) : undefined,
     scopes: grant.scope,
     connectedAt,
-    lastActiveAt: Math.max(connectedAt, lastRefreshAt ?? 0),
+    lastActiveAt: Math.max(connectedAt, record?.lastRefreshAt ?? 0),
   };
 }
 
@@ -102,7 +104,7 @@ async function describeGrant(c: Context<AuthEnv>, userId: string, grant: GrantSu
  * a display name would let every page view make this Worker fetch attacker-chosen URLs.
  */
 async function describeClient(c: Context<AuthEnv>, clientId: string): Promise<{ name: string; verification: AppVerification; redirectUri?: string }> {
-  if (clientId.startsWith('https://')) {
+  if (isMetadataDocumentId(clientId)) {
     const domain = hostOf(clientId) ?? clientId;
     return { name: domain, verification: { kind: 'domain', domain } };
   }
@@ -112,21 +114,6 @@ async function describeClient(c: Context<AuthEnv>, clientId: string): Promise<{ 
     verification: trusted ? { kind: 'administrator' } : { kind: 'self' },
     redirectUri: client?.redirectUris[0],
   };
-}
-
-/** When the grant's refresh token was last rotated (src/auth/refresh-reuse.ts keeps it in the grant record), ms. */
-async function lastRefresh(kv: KVNamespace, userId: string, grantId: string): Promise<number | undefined> {
-  const record = await kv.get<{ refreshRotation?: { rotatedAt?: unknown } }>(`grant:${userId}:${grantId}`, 'json').catch(() => null);
-  const rotatedAt = record?.refreshRotation?.rotatedAt;
-  return typeof rotatedAt === 'number' ? rotatedAt : undefined;
-}
-
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).host || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function page(c: Context<AuthEnv>, status: 200 | 401 | 403 | 404 | 413 | 415, title: string, message: string): Promise<Response> {

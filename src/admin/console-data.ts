@@ -12,6 +12,9 @@
  */
 import type { ClientInfo, OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { isTrusted } from '../auth/trusted-clients';
+import { grantRow, hostOf, isMetadataDocumentId, readGrant, type GrantRow } from '../storage/grant-records';
+
+export { readGrant, type GrantRow } from '../storage/grant-records';
 
 /** Grant records read per page view (each one KV read, and a journal read). */
 export const GRANT_RECORDS_PER_VIEW = 100;
@@ -28,21 +31,6 @@ export type Registration =
   | 'self'
   /** A Client ID Metadata Document: its id is an https URL, and nothing is stored for it. */
   | 'metadata-document';
-
-export interface GrantRow {
-  userId: string;
-  grantId: string;
-  clientId: string;
-  scopes: string[];
-  /** ms since the epoch. */
-  createdAt: number;
-  /** The last refresh-token rotation (../auth/refresh-reuse.ts keeps it in the record), ms; none yet: undefined. */
-  lastRefreshAt: number | undefined;
-  /** ms since the epoch; undefined: no expiry. */
-  expiresAt: number | undefined;
-  /** The email the IdP gave at sign-in: the grant's metadata, which /callback stores in clear for administration (../auth/app.ts). */
-  email: string | undefined;
-}
 
 export interface ClientRow {
   clientId: string;
@@ -77,11 +65,6 @@ export async function scanGrants(kv: KVNamespace, cursor: string | undefined): P
     }),
   );
   return { grants: rows.filter((row): row is GrantRow => row !== undefined), cursor: listed.list_complete ? undefined : listed.cursor };
-}
-
-/** One grant's row, or undefined when it is gone or not shaped as the provider writes it. */
-export async function readGrant(kv: KVNamespace, userId: string, grantId: string): Promise<GrantRow | undefined> {
-  return grantRow(userId, grantId, await kv.get<unknown>(`grant:${userId}:${grantId}`, 'json'));
 }
 
 /** A user's grants (one page of the provider's listing) with their last refresh; `more` when there are others. */
@@ -137,18 +120,6 @@ export function byUser(grants: readonly GrantRow[]): Map<string, GrantRow[]> {
   return users;
 }
 
-export function isMetadataDocumentId(clientId: string): boolean {
-  return clientId.startsWith('https://');
-}
-
-export function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).host || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 interface Usage {
   grants: number;
   lastUsedAt: number;
@@ -189,28 +160,4 @@ function metadataDocumentRow(clientId: string, usage: Usage): ClientRow {
     grants: usage.grants,
     lastUsedAt: usage.lastUsedAt,
   };
-}
-
-/** The fields the console shows, from a grant record as the provider writes it (seconds) plus `refreshRotation` (ms). */
-function grantRow(userId: string, grantId: string, record: unknown): GrantRow | undefined {
-  if (typeof record !== 'object' || record === null) return undefined;
-  const grant = record as Record<string, unknown>;
-  if (typeof grant.clientId !== 'string' || typeof grant.createdAt !== 'number') return undefined;
-  const rotation = grant.refreshRotation as Record<string, unknown> | undefined;
-  const rotatedAt = typeof rotation === 'object' && rotation !== null ? rotation.rotatedAt : undefined;
-  return {
-    userId,
-    grantId,
-    clientId: grant.clientId,
-    scopes: Array.isArray(grant.scope) ? grant.scope.filter((scope): scope is string => typeof scope === 'string') : [],
-    createdAt: grant.createdAt * 1000,
-    lastRefreshAt: typeof rotatedAt === 'number' ? rotatedAt : undefined,
-    expiresAt: typeof grant.expiresAt === 'number' ? grant.expiresAt * 1000 : undefined,
-    email: emailOf(grant.metadata),
-  };
-}
-
-function emailOf(metadata: unknown): string | undefined {
-  const email = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>).email : undefined;
-  return typeof email === 'string' && email.length <= 320 ? email : undefined;
 }

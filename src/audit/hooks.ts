@@ -6,7 +6,9 @@
  */
 import type { AuthRequest, ConsentDescription, TokenExchangeCallbackOptions } from '@cloudflare/workers-oauth-provider';
 import { isGrantProps } from '../auth/props';
+import type { TokenRequest } from '../guard/oauth-requests';
 import type { RequestAuth } from '../mcp/request-auth';
+import type { UpstreamError } from '../upstream/types';
 import { audit, auditOnSuccess } from './recorder';
 import type { AuditInput, AuditReasons } from './events';
 
@@ -30,20 +32,18 @@ export async function recordRegistration(response: Response): Promise<void> {
 export type RevocationFacts = Pick<Extract<AuditInput, { type: 'token.revoked' }>, 'userId' | 'clientId' | 'detail'>;
 
 /**
- * POST /token without `grant_type` and with `token`: an RFC 7009 revocation, read from a copy of the
- * (screened, bounded) body before the provider consumes it. The user and grant are the token's own
- * non-secret first two parts; the rest of the token is dropped here.
+ * POST /token without `grant_type` and with `token`: an RFC 7009 revocation, from the request as
+ * ../guard/oauth-requests.ts read it before the provider consumes it. The user and grant are the
+ * token's own non-secret first two parts; the rest of the token is dropped here.
  */
-export async function revocationFacts(request: Request): Promise<RevocationFacts | undefined> {
-  if (request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return undefined;
-  const form = new URLSearchParams(new TextDecoder().decode(await request.clone().arrayBuffer()));
-  const token = form.get('token');
-  if (form.has('grant_type') || token === null) return undefined;
+export function revocationFacts({ form, clientId }: TokenRequest): RevocationFacts | undefined {
+  const token = form?.get('token') ?? null;
+  if (form === undefined || form.has('grant_type') || token === null) return undefined;
   const parts = token.split(':');
   const hint = form.get('token_type_hint');
   return {
     ...(parts.length === 3 && { userId: parts[0], detail: { grant_id: parts[1], by: 'client', ...((hint === 'access_token' || hint === 'refresh_token') && { token_type_hint: hint }) } }),
-    clientId: basicClientId(request.headers.get('Authorization')) ?? form.get('client_id') ?? undefined,
+    clientId,
   };
 }
 
@@ -94,17 +94,6 @@ function stringField(body: unknown, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function basicClientId(header: string | null): string | undefined {
-  if (!header?.toLowerCase().startsWith('basic ')) return undefined;
-  try {
-    const decoded = atob(header.slice(6).trim());
-    const colon = decoded.indexOf(':');
-    return colon < 0 ? undefined : decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' '));
-  } catch {
-    return undefined;
-  }
-}
-
 /** The consent page was shown; for a CIMD client its document was accepted too (CIMD has no registration step). */
 export function recordConsentShown(details: ConsentDescription, scopes: readonly string[]): void {
   const client = { clientId: details.clientId, clientName: details.clientName };
@@ -129,8 +118,8 @@ export function recordSignIn(request: AuthRequest, identity: { upstream: string;
   audit({ type: 'sign_in.succeeded', reason: 'upstream_verified', outcome: 'ok', ...common, userId: result.userId, detail: { upstream: identity.upstream, scopes: result.scopes.join(' ') } });
 }
 
-/** The upstream IdP refused, failed or could not be reached (../upstream/types.ts `UpstreamError.reason`). */
-export function recordUpstreamFailure(request: AuthRequest, reason: 'access_denied' | 'upstream_error' | 'upstream_unavailable' | 'invalid_response'): void {
+/** The upstream IdP refused, failed or could not be reached, in a client's authorization or (no request) a sign-in to this server's pages. */
+export function recordUpstreamFailure(request: Pick<AuthRequest, 'clientId'> | undefined, reason: UpstreamError['reason']): void {
   const mapped = reason === 'access_denied' ? 'idp_access_denied' : reason === 'upstream_unavailable' ? 'idp_unavailable' : 'idp_error';
-  audit({ type: 'sign_in.refused', reason: mapped, outcome: mapped === 'idp_access_denied' ? 'denied' : 'error', clientId: request.clientId });
+  audit({ type: 'sign_in.refused', reason: mapped, outcome: mapped === 'idp_access_denied' ? 'denied' : 'error', clientId: request?.clientId });
 }

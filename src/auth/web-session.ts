@@ -14,6 +14,7 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { adminFactsFor, type AdminFacts } from '../admin/admin-policy';
+import { recordUpstreamFailure } from '../audit/hooks';
 import { audit } from '../audit/recorder';
 import { loadConfig } from '../config';
 import { base64url, equalInConstantTime, hmac, seal, unseal } from '../crypto';
@@ -108,7 +109,7 @@ export async function finishWebSignIn(c: Context<AuthEnv>): Promise<Response> {
     identity = await upstreamFor(config, fetch, injectedUpstreamOptions(c.env)).finish(callback, state, pending.flow, callbackUrl(c));
   } catch (error) {
     if (!(error instanceof UpstreamError)) throw error;
-    audit({ type: 'sign_in.refused', reason: error.reason === 'upstream_unavailable' ? 'idp_unavailable' : error.reason === 'access_denied' ? 'idp_access_denied' : 'idp_error', outcome: error.reason === 'access_denied' ? 'denied' : 'error' });
+    recordUpstreamFailure(undefined, error.reason);
     if (error.reason === 'upstream_unavailable') return upstreamFailure(c, error);
     console.warn(JSON.stringify({ event: 'web_sign_in_failed', reason: error.reason, detail: error.detail }));
     return page(c, error.reason === 'access_denied' ? 403 : 502, 'You are not signed in', error.userMessage);

@@ -88,14 +88,19 @@ async function screenTokenRequest(request: Request, canonical: string): Promise<
 }
 
 /**
- * The client a (screened) token request names: HTTP Basic first, else the `client_id` parameter;
- * undefined when it names none. Reads a copy of the body, which screening has already bounded.
+ * A (screened) token request, read once: the client it names (HTTP Basic first, else the `client_id`
+ * parameter; undefined when it names none) and its form, for the rate limit per client and the audit
+ * trail. Reads a copy of the body, which screening has already bounded.
  */
-export async function tokenClientId(request: Request): Promise<string | undefined> {
-  const basic = basicCredentials(request.headers.get('Authorization'));
-  if (basic) return basic.clientId;
-  if (request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return undefined;
-  return new URLSearchParams(await request.clone().text()).get('client_id') ?? undefined;
+export async function readTokenRequest(request: Request): Promise<TokenRequest> {
+  const form = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded' ? new URLSearchParams(await request.clone().text()) : undefined;
+  return { clientId: basicCredentials(request.headers.get('Authorization'))?.clientId ?? form?.get('client_id') ?? undefined, form };
+}
+
+/** A /token request as read once, from a copy of its (screened, bounded) body: its client and its form. */
+export interface TokenRequest {
+  clientId: string | undefined;
+  form: URLSearchParams | undefined;
 }
 
 /** Why a client id cannot be one of ours (and must not be fetched), or undefined. */
