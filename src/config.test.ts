@@ -99,7 +99,29 @@ describe('parseConfig', () => {
 
   it('builds a GitHub upstream with github.com defaults', () => {
     const config = parseConfig({ SESSION_SECRET: MINIMAL.SESSION_SECRET, UPSTREAM: 'GitHub', GITHUB_CLIENT_ID: 'gh-id', GITHUB_CLIENT_SECRET: 'gh-secret' });
-    expect(config.upstream).toEqual({ kind: 'github', clientId: 'gh-id', clientSecret: 'gh-secret', webUrl: 'https://github.com', apiUrl: 'https://api.github.com' });
+    expect(config.upstream).toEqual({ kind: 'github', clientId: 'gh-id', clientSecret: 'gh-secret', webUrl: 'https://github.com', apiUrl: 'https://api.github.com', extraScopes: [] });
+    // GitHub's API is the point of signing in with it: its tokens are kept unless switched off.
+    expect(config.upstreamTokens).toEqual({ enabled: true, apiOrigins: [] });
+  });
+
+  it('keeps upstream tokens for OIDC only when UPSTREAM_TOKENS=on, and reads the API origins and GitHub scopes', () => {
+    expect(parseConfig(MINIMAL).upstreamTokens).toEqual({ enabled: false, apiOrigins: [] });
+    expect(parseConfig({ ...MINIMAL, UPSTREAM_TOKENS: 'on', UPSTREAM_API_ORIGINS: 'https://api.example.com, http://localhost:9000' }).upstreamTokens).toEqual({
+      enabled: true,
+      apiOrigins: ['https://api.example.com', 'http://localhost:9000'],
+    });
+    const github = parseConfig({ SESSION_SECRET: MINIMAL.SESSION_SECRET, UPSTREAM: 'github', GITHUB_CLIENT_ID: 'gh-id', GITHUB_CLIENT_SECRET: 'gh-secret', GITHUB_SCOPES: 'repo, read:org', UPSTREAM_TOKENS: 'off' });
+    expect(github.upstream).toMatchObject({ extraScopes: ['repo', 'read:org'] });
+    expect(github.upstreamTokens.enabled).toBe(false);
+  });
+
+  it.each([
+    [{ UPSTREAM_TOKENS: 'yes' }, 'UPSTREAM_TOKENS must be "on" or "off" (got "yes").'],
+    [{ UPSTREAM_API_ORIGINS: 'http://api.example.com' }, 'UPSTREAM_API_ORIGINS must use https (plain http is accepted only for localhost) (got "http://api.example.com").'],
+    [{ UPSTREAM_API_ORIGINS: 'https://api.example.com/v1' }, 'UPSTREAM_API_ORIGINS takes origins without a path, like https://api.example.com (got "https://api.example.com/v1").'],
+    [{ GITHUB_SCOPES: 'repo' }, 'GITHUB_SCOPES applies only to UPSTREAM=github: remove it, or ask an OIDC IdP for more with OIDC_SCOPES.'],
+  ])('refuses %o, naming the fix', (vars, problem) => {
+    expect(() => parseConfig({ ...MINIMAL, ...vars })).toThrow(expect.objectContaining({ problems: [problem] }));
   });
 
   it.each([

@@ -43,9 +43,31 @@ export interface GithubUpstreamConfig {
   webUrl: string;
   /** REST API base. Default `https://api.github.com`. */
   apiUrl: string;
+  /**
+   * Scopes asked of GitHub besides what sign-in needs (`read:user user:email`, and `read:org` when a
+   * policy names an organisation): `GITHUB_SCOPES`, e.g. `repo` for tools that read private
+   * repositories. See "Scopes for OAuth apps" (docs.github.com).
+   */
+  extraScopes: string[];
 }
 
 export type UpstreamConfig = OidcUpstreamConfig | GithubUpstreamConfig;
+
+/**
+ * Whether the Worker keeps the user's upstream tokens for tools that call the upstream's API as the
+ * user (`UPSTREAM_TOKENS`; ./upstream/vault.ts). Off: the upstream sign-in yields an identity and
+ * nothing else is kept.
+ */
+export interface UpstreamTokensConfig {
+  /** `UPSTREAM_TOKENS`: default on for GitHub (its API is the point of signing in with it), off for OIDC. */
+  enabled: boolean;
+  /**
+   * Origins a tool may send the user's upstream token to (`UPSTREAM_API_ORIGINS`), besides the ones
+   * the upstream itself names: GitHub's API (`GITHUB_API_URL`), an OIDC IdP's userinfo endpoint.
+   * Each https, or http on loopback. A request anywhere else is refused before the token is added.
+   */
+  apiOrigins: string[];
+}
 
 /** Who may sign in. Every list empty means everyone the upstream IdP accepts. */
 export interface SignInPolicyConfig {
@@ -125,6 +147,7 @@ export interface Config {
   /** Canonical public origin (`https://mcp.example.com`). Unset: the origin each request arrives on. */
   publicUrl: string | undefined;
   upstream: UpstreamConfig;
+  upstreamTokens: UpstreamTokensConfig;
   signInPolicy: SignInPolicyConfig;
   /** Which users may be granted which scopes (`SCOPE_POLICY`); scopes it does not name are open to all. */
   scopePolicy: ScopePolicy;
@@ -247,6 +270,7 @@ export function parseConfig(env: RawEnv): Config {
       clientSecret: require('GITHUB_CLIENT_SECRET', 'Run `npx wrangler secret put GITHUB_CLIENT_SECRET` (locally: add it to .dev.vars).'),
       webUrl: url('GITHUB_BASE_URL', read('GITHUB_BASE_URL')) ?? 'https://github.com',
       apiUrl: url('GITHUB_API_URL', read('GITHUB_API_URL')) ?? 'https://api.github.com',
+      extraScopes: (read('GITHUB_SCOPES') ?? '').split(/[\s,]+/).filter(Boolean),
     };
   } else {
     if (kind !== 'oidc') problems.push(`UPSTREAM must be "oidc" or "github" (got "${kind}").`);
@@ -264,6 +288,16 @@ export function parseConfig(env: RawEnv): Config {
     for (const name of ['ALLOWED_GITHUB_LOGINS', 'ALLOWED_GITHUB_ORGS']) {
       if (read(name) !== undefined) problems.push(`${name} applies only to UPSTREAM=github (UPSTREAM is "${upstream.kind}"), so nobody could match it: remove it or set UPSTREAM=github.`);
     }
+  }
+  if (upstream.kind !== 'github' && read('GITHUB_SCOPES') !== undefined) problems.push('GITHUB_SCOPES applies only to UPSTREAM=github: remove it, or ask an OIDC IdP for more with OIDC_SCOPES.');
+  const tokensSetting = (read('UPSTREAM_TOKENS') ?? (upstream.kind === 'github' ? 'on' : 'off')).toLowerCase();
+  if (tokensSetting !== 'on' && tokensSetting !== 'off') problems.push(`UPSTREAM_TOKENS must be "on" or "off" (got "${tokensSetting}").`);
+  const apiOrigins: string[] = [];
+  for (const origin of list('UPSTREAM_API_ORIGINS')) {
+    const checked = url('UPSTREAM_API_ORIGINS', origin);
+    if (checked === undefined) continue;
+    if (new URL(checked).origin !== checked) problems.push(`UPSTREAM_API_ORIGINS takes origins without a path, like https://api.example.com (got "${origin}").`);
+    else apiOrigins.push(checked);
   }
   const scopePolicy = parseScopePolicy(env.SCOPE_POLICY, upstream.kind);
   problems.push(...scopePolicy.problems);
@@ -313,6 +347,7 @@ export function parseConfig(env: RawEnv): Config {
   const config: Config = {
     publicUrl,
     upstream,
+    upstreamTokens: { enabled: tokensSetting === 'on', apiOrigins },
     signInPolicy: {
       emails: list('ALLOWED_EMAILS'),
       emailDomains: list('ALLOWED_EMAIL_DOMAINS').map((domain) => domain.replace(/^@/, '')),

@@ -9,6 +9,7 @@ import { withAudit } from './audit/recorder';
 import { sweepExpiredAudit } from './audit/shards';
 import { isRegistrationOpen, refusedWhileRegistrationOff } from './admin/registration-switch';
 import { rateLimitedPage } from './auth/pages';
+import { offeredScopes } from './auth/scopes';
 import type { Config } from './config';
 import { boundedBearer } from './guard/bearer';
 import { readTokenRequest, screenOAuthRequest } from './guard/oauth-requests';
@@ -24,6 +25,7 @@ export { AuditLog } from './audit/store';
 export { McpSessionAgent } from './mcp/agent';
 export { KvJournal } from './storage/kv-journal';
 export { UserNotes } from './storage/user-notes';
+export { UpstreamTokenVault } from './upstream/vault';
 
 interface ProviderEntry {
   provider: OAuthProvider<Env>;
@@ -107,7 +109,7 @@ async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise
     // Only browsers send Origin, and only they need CORS; server-side clients skip the copy.
     return origin === null ? response : exposeMcpHeaders(response);
   }
-  const metadata = pathSuffixedResourceMetadata(request, url, resource);
+  const metadata = pathSuffixedResourceMetadata(request, url, resource, offeredScopes(config));
   if (metadata) return metadata;
   if (url.pathname === REGISTER_PATH) {
     const refused = refusedBrowserRegistration(request, resource, config);

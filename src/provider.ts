@@ -10,7 +10,7 @@ import { defaultApp } from './app';
 import { recordTokenExchange } from './audit/hooks';
 import { RefreshReuseGuardedProvider, type RefreshReuseOptions } from './auth/refresh-reuse';
 import { registrationRefusal } from './auth/registration-policy';
-import { ALL_SCOPES } from './auth/scopes';
+import { offeredScopes } from './auth/scopes';
 import type { Config } from './config';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
 import { legacySseHandler, streamableHttpHandler } from './mcp/routes';
@@ -42,11 +42,11 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     authorizeEndpoint: AUTHORIZE_PATH,
     tokenEndpoint: TOKEN_PATH,
     clientRegistrationEndpoint: REGISTER_PATH,
-    scopesSupported: [...ALL_SCOPES],
+    scopesSupported: offeredScopes(config),
     // Advertised in the 401 challenge and as the resource's scopes_supported (MCP: SHOULD), so
-    // clients ask for them up front. This server's basic use is reading and writing notes, so that is
-    // all of them; the consent page and SCOPE_POLICY still narrow what is granted.
-    requiredScopes: [...ALL_SCOPES],
+    // clients ask for them up front. This server's basic use is its tools, so that is every scope
+    // offered; the consent page and SCOPE_POLICY still narrow what is granted.
+    requiredScopes: offeredScopes(config),
     resourceMetadata: { resource: origin, resource_name: 'MCP server', bearer_methods_supported: ['header'] },
     accessTokenTTL: lifetimes.accessTokenSeconds,
     refreshTokenTTL: lifetimes.refreshTokenSeconds,

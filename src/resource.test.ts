@@ -64,15 +64,15 @@ describe('canonicalResourceParams', () => {
 describe('pathSuffixedResourceMetadata', () => {
   it('describes /mcp at its path-suffixed URL (RFC 9728 §3.3)', async () => {
     const url = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/mcp`);
-    const response = pathSuffixedResourceMetadata(new Request(url), url, ORIGIN);
+    const response = pathSuffixedResourceMetadata(new Request(url), url, ORIGIN, ['profile', 'notes:read']);
     expect(response?.status).toBe(200);
-    expect(await response?.json()).toMatchObject({ resource: `${ORIGIN}/mcp`, authorization_servers: [ORIGIN] });
+    expect(await response?.json()).toMatchObject({ resource: `${ORIGIN}/mcp`, authorization_servers: [ORIGIN], scopes_supported: ['profile', 'notes:read'] });
   });
 
   it('leaves other paths alone and refuses other methods', () => {
     const other = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/admin`);
-    expect(pathSuffixedResourceMetadata(new Request(other), other, ORIGIN)).toBeUndefined();
+    expect(pathSuffixedResourceMetadata(new Request(other), other, ORIGIN, [])).toBeUndefined();
     const url = new URL(`${ORIGIN}/.well-known/oauth-protected-resource/sse`);
-    expect(pathSuffixedResourceMetadata(new Request(url, { method: 'POST' }), url, ORIGIN)?.status).toBe(405);
+    expect(pathSuffixedResourceMetadata(new Request(url, { method: 'POST' }), url, ORIGIN, [])?.status).toBe(405);
   });
 });

@@ -7,7 +7,7 @@
  * mapped to the canonical value before the provider, which compares resources exactly, sees it.
  * Every other value, another origin in particular, is left for the provider to refuse.
  */
-import { ALL_SCOPES } from './auth/scopes';
+import type { Scope } from './auth/scopes';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
@@ -74,7 +74,7 @@ export async function withEndpointResources(response: Response, canonical: strin
  * RFC 9728 metadata at the path-suffixed well-known URLs (`/.well-known/oauth-protected-resource/mcp`),
  * which MCP clients try before the root one. Per RFC 9728 §3.3 each names the URL it describes.
  */
-export function pathSuffixedResourceMetadata(request: Request, url: URL, canonical: string): Response | undefined {
+export function pathSuffixedResourceMetadata(request: Request, url: URL, canonical: string, scopes: readonly Scope[]): Response | undefined {
   if (!url.pathname.startsWith(`${WELL_KNOWN_PRM}/`)) return undefined;
   const path = url.pathname.slice(WELL_KNOWN_PRM.length);
   if (path !== MCP_PATH && path !== SSE_PATH) return undefined;
@@ -82,7 +82,7 @@ export function pathSuffixedResourceMetadata(request: Request, url: URL, canonic
   if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
   if (request.method !== 'GET' && request.method !== 'HEAD') return new Response(null, { status: 405, headers: { ...cors, Allow: 'GET, HEAD, OPTIONS' } });
   return Response.json(
-    { resource: `${canonical}${path}`, authorization_servers: [canonical], scopes_supported: [...ALL_SCOPES], bearer_methods_supported: ['header'], resource_name: 'MCP server' },
+    { resource: `${canonical}${path}`, authorization_servers: [canonical], scopes_supported: [...scopes], bearer_methods_supported: ['header'], resource_name: 'MCP server' },
     { headers: { ...cors, 'Cache-Control': 'public, max-age=300' } },
   );
 }

@@ -6,7 +6,7 @@
  * POST /account/sign-out   `csrf`: ends the session in this browser
  *
  * A revoked grant takes its tokens with it (the provider deletes them, through the consistency layer,
- * so every location refuses them at once: README "Consistency").
+ * so every location refuses them at once: README "Consistency"), and its upstream tokens.
  */
 import type { GrantSummary } from '@cloudflare/workers-oauth-provider';
 import { Hono, type Context } from 'hono';
@@ -17,6 +17,7 @@ import { isTrusted } from '../auth/trusted-clients';
 import { csrfToken, endWebSession, FORM_REFUSAL_STATUS, FORM_REFUSAL_TITLE, readSessionForm, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
 import { loadConfig } from '../config';
 import { hostOf, isMetadataDocumentId, readGrant } from '../storage/grant-records';
+import { revokeGrant } from '../storage/revoke-grant';
 import { accountMessagePage, accountPage, type AppVerification, type ConnectedApp } from './pages';
 
 /** Grants listed at most: 10 pages of the provider's listing. A person has a handful. */
@@ -41,10 +42,9 @@ accountApp.post('/revoke', async (c) => {
   const { session, form } = posted;
   const grantId = form.get('grant') ?? '';
   // Only a grant of the signed-in user: its key names the user (grant:<user>:<grant>).
-  if (!GRANT_ID.test(grantId) || (await c.env.OAUTH_KV.get(`grant:${session.userId}:${grantId}`)) === null) {
-    return page(c, 404, 'No such app', 'That app is not connected to your account (any more).');
-  }
-  await c.env.OAUTH_PROVIDER.revokeGrant(grantId, session.userId);
+  const grant = GRANT_ID.test(grantId) ? await readGrant(c.env.OAUTH_KV, session.userId, grantId) : undefined;
+  if (!grant) return page(c, 404, 'No such app', 'That app is not connected to your account (any more).');
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, session.userId, grantId, grant.vaultId);
   audit({ type: 'grant.revoked', reason: 'user', outcome: 'ok', userId: session.userId, email: session.email, detail: { grant_id: grantId, by: 'user' } });
   return c.redirect('/account?disconnected=1', 303);
 });

@@ -23,6 +23,8 @@ import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
 import { loadConfig } from '../config';
+import { readGrant } from '../storage/grant-records';
+import { revokeGrant } from '../storage/revoke-grant';
 import { redirectUriProblem } from './redirect-uris';
 import { sameSecret } from '../crypto';
 import { auditExport } from './audit';
@@ -98,7 +100,9 @@ adminApp.get('/users/:userId/grants', async (c) => {
 
 adminApp.delete('/users/:userId/grants/:grantId', async (c) => {
   const { userId, grantId } = c.req.param();
-  await c.env.OAUTH_PROVIDER.revokeGrant(grantId, userId);
+  // The grant's record names its upstream vault; a grant that is already gone has nothing left to delete.
+  const grant = await readGrant(c.env.OAUTH_KV, userId, grantId);
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grantId, grant?.vaultId);
   audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, detail: { grant_id: grantId, by: 'admin' } });
   audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, detail: { grant_id: grantId, status: 204 } });
   return c.body(null, 204);

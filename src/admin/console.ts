@@ -30,6 +30,8 @@ import { pageHeaders } from '../auth/pages';
 import { forgetTrusted, markTrusted } from '../auth/trusted-clients';
 import { csrfToken, endWebSession, FORM_REFUSAL_STATUS, FORM_REFUSAL_TITLE, readSessionForm, readWebSession, startWebSignIn, type WebSession } from '../auth/web-session';
 import { loadConfig } from '../config';
+import { vaultIdOf } from '../storage/grant-records';
+import { revokeGrant } from '../storage/revoke-grant';
 import { redirectUriProblem } from './redirect-uris';
 import { isAdmin, isConsoleEnabled } from './admin-policy';
 import { byUser, clientNames, clientRow, clientRows, readGrant, scanGrants, userGrants, USER_GRANTS_PER_VIEW } from './console-data';
@@ -257,7 +259,7 @@ consoleApp.post('/console/users/:userId/grants/:grantId/revoke', async (c) => {
   // Only a grant that exists under this user: its key names both (grant:<user>:<grant>).
   const grant = USER_ID.test(userId) && GRANT_ID.test(grantId) ? await readGrant(c.env.OAUTH_KV, userId, grantId) : undefined;
   if (!grant) return message(c, 404, 'No such grant', 'That grant does not exist (any more). Nothing was changed.');
-  await c.env.OAUTH_PROVIDER.revokeGrant(grantId, userId);
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grantId, grant.vaultId);
   audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, clientId: grant.clientId, detail: { grant_id: grantId, by: 'admin' } });
   audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, email: posted.admin.session.email, detail: { grant_id: grantId, status: 303, actor: posted.admin.session.userId } });
   return c.redirect(`/admin/console/users/${encodeURIComponent(userId)}?notice=revoked`, 303);
@@ -282,7 +284,7 @@ consoleApp.post('/console/users/:userId/revoke-all', async (c) => {
   // One page per confirmation: each revocation lists and deletes the grant's tokens (KV operations per invocation are bounded).
   const listed = await c.env.OAUTH_PROVIDER.listUserGrants(userId, { limit: USER_GRANTS_PER_VIEW });
   for (const grant of listed.items) {
-    await c.env.OAUTH_PROVIDER.revokeGrant(grant.id, userId);
+    await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grant.id, vaultIdOf(grant.metadata));
     audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, clientId: grant.clientId, detail: { grant_id: grant.id, by: 'admin' } });
     audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, email: posted.admin.session.email, detail: { grant_id: grant.id, status: 303, actor: posted.admin.session.userId } });
   }

@@ -33,8 +33,11 @@ export interface AuditReasons {
   'token.revoked': 'rfc7009';
   /** A rotated-out refresh token presented again by its own client (../auth/refresh-reuse.ts). */
   'token.refresh_reuse': 'retired' | 'grace_expired' | 'grace_used' | 'rotation_time_unknown';
-  /** `refresh_token_reuse`: by this server on reuse; `admin`: the admin API; `user`: the user themselves. */
-  'grant.revoked': 'refresh_token_reuse' | 'admin' | 'user';
+  /**
+   * `refresh_token_reuse`: by this server on reuse; `admin`: the admin API; `user`: the user themselves;
+   * `upstream_sign_in_lost`: by this server, when the user's upstream tokens stopped working (../upstream/api.ts).
+   */
+  'grant.revoked': 'refresh_token_reuse' | 'admin' | 'user' | 'upstream_sign_in_lost';
   /** The limit's name (../guard/rate-limits.ts). */
   'rate_limit.hit': 'register' | 'authorize' | 'tokenAddress' | 'tokenClient' | 'bearerFailure';
   /** Every authenticated admin API request names its action; `invalid_admin_token` is a refused one. */
@@ -51,7 +54,8 @@ export interface AuditReasons {
     | 'registration_closed'
     | 'console_denied';
   /** `ok`; `tool_error`: the tool answered isError; the rest were refused or failed before or while running it. */
-  'tool.call': 'ok' | 'tool_error' | 'invalid_arguments' | 'insufficient_scope' | 'unknown_tool' | 'exception';
+  /** `upstream_*`: the tool could not act upstream as the user (../upstream/api.ts): sign-in lost (the grant is ended), upstream down, or refused by configuration. */
+  'tool.call': 'ok' | 'tool_error' | 'invalid_arguments' | 'insufficient_scope' | 'unknown_tool' | 'exception' | 'upstream_sign_in_lost' | 'upstream_unavailable' | 'upstream_refused';
 }
 
 export type AuditEventType = keyof AuditReasons;
@@ -103,6 +107,8 @@ export interface AuditDetail {
   client_domain?: string;
   /** The user id of the administrator who acted, for an admin console action (the event's user is the one acted on). */
   actor?: string;
+  /** Why this server ended a grant whose upstream sign-in was lost: a stable code (../upstream/api.ts), never upstream text. */
+  cause?: string;
 }
 
 /** What a hook reports: the event and what it knows. Request facts (address, request id, time) are added by the writer. */

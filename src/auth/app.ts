@@ -18,14 +18,15 @@ import { Hono, type Context } from 'hono';
 import { recordConsent, recordConsentShown, recordSignIn, recordUpstreamFailure } from '../audit/hooks';
 import { loadConfig, type Config } from '../config';
 import { upstreamFor } from '../upstream';
-import { injectedUpstreamOptions, UpstreamError, userIdFor, type UpstreamFlow } from '../upstream/types';
+import { injectedUpstreamOptions, UpstreamError, userIdFor, type UpstreamFlow, type UpstreamTokens } from '../upstream/types';
+import { newVaultRef, retentionSeconds, vaultFor, type VaultRef } from '../upstream/vault';
 import { openShownScopes, sealShownScopes } from './consent-scopes';
 import { postedScopes, requestedScopes } from './grant-scopes';
 import { consentPage, errorPage, homePage, pageHeaders, requestErrorPage, upstreamUnavailablePage } from './pages';
 import { isTrusted } from './trusted-clients';
 import type { GrantProps } from './props';
 import { allowedScopes } from './scope-policy';
-import { isScope, type Scope } from './scopes';
+import { isScope, offeredScopes, type Scope } from './scopes';
 import { isAllowedToSignIn } from './sign-in-policy';
 import { finishWebSignIn, WEB_STATE_PREFIX } from './web-session';
 
@@ -51,7 +52,7 @@ authApp.get('/authorize', async (c) => {
     const description = 'PKCE is required: send code_challenge with code_challenge_method=S256.';
     return requestErrorBeforeInteraction(c, request.clientId, authorizationErrorRedirect(request, 'invalid_request', description), description);
   }
-  const requested = requestedScopes(request.scope);
+  const requested = requestedScopes(request.scope, offeredScopes(loadConfig(c.env)));
   if (!requested.ok) {
     const description = `Unknown scope: ${requested.unknown.join(' ')}`;
     return requestErrorBeforeInteraction(c, request.clientId, authorizationErrorRedirect(request, 'invalid_scope', description), description);
@@ -70,7 +71,9 @@ authApp.get('/authorize', async (c) => {
     const fresh = requested.scopes.filter((scope) => !remembered.includes(scope));
     const shown = await sealShownScopes(config.sessionSecret, consent.handle, requested.scopes);
     recordConsentShown(details, requested.scopes);
-    return new Response(await consentPage(details, consent.handle, fresh, remembered, shown), { headers: pageHeaders(consent.headers) });
+    const upstream = upstreamFor(config, fetch, injectedUpstreamOptions(c.env));
+    const ask = { idpName: config.upstream.kind === 'github' ? 'GitHub' : `your identity provider (${new URL(config.upstream.issuer).host})`, scopes: upstream.scopes, keepsAccess: config.upstreamTokens.enabled };
+    return new Response(await consentPage(details, consent.handle, fresh, remembered, shown, ask), { headers: pageHeaders(consent.headers) });
   } catch (error) {
     return authorizeError(c, error);
   }
@@ -127,6 +130,9 @@ authApp.get(CALLBACK_PATH, async (c) => {
       recordSignIn(request, identity, 'no_permitted_scopes');
       return redirectError(request, 'access_denied', 'This account may not be granted any of the requested permissions.', headers);
     }
+    // The upstream's tokens, for tools that act as the user: into the vault, the key into the props.
+    const upstreamVault = config.upstreamTokens.enabled ? await keepUpstreamTokens(c.env, config, identity.tokens) : undefined;
+    if (upstreamVault === null) return redirectError(request, 'server_error', 'This server could not store your sign-in. Please try again.', headers);
     const props: GrantProps = {
       userId,
       upstream: identity.upstream,
@@ -134,12 +140,14 @@ authApp.get(CALLBACK_PATH, async (c) => {
       email: identity.email,
       name: identity.name,
       login: identity.login,
+      upstreamVault,
     };
     const { redirectTo } = await oauth.completeAuthorization({
       request,
       userId,
-      // Stored unencrypted so grants can be listed for administration: no secrets here.
-      metadata: { upstream: identity.upstream, email: identity.email, authorizedAt: new Date().toISOString() },
+      // Stored unencrypted so grants can be listed for administration: no secrets here. The vault id
+      // lets a revocation delete the grant's upstream tokens; without the key (in the props) it opens nothing.
+      metadata: { upstream: identity.upstream, email: identity.email, authorizedAt: new Date().toISOString(), ...(upstreamVault && { vaultId: upstreamVault.id }) },
       scope,
       props,
     });
@@ -151,6 +159,18 @@ authApp.get(CALLBACK_PATH, async (c) => {
     return authorizeError(c, error);
   }
 });
+
+/** A new vault for this grant holding `tokens` (../upstream/vault.ts); null when it could not be written. */
+async function keepUpstreamTokens(env: Env, config: Config, tokens: UpstreamTokens): Promise<VaultRef | null> {
+  const ref = newVaultRef();
+  try {
+    await vaultFor(env, ref).keep(ref, tokens, retentionSeconds(config));
+    return ref;
+  } catch (error) {
+    console.error(JSON.stringify({ event: 'upstream_vault_write_failed', message: error instanceof Error ? error.message.slice(0, 300) : String(error) }));
+    return null;
+  }
+}
 
 /** Hands the browser to the upstream IdP; `state` exists only now, after consent, bound to this browser. */
 async function startUpstream(c: Context<AuthEnv>, request: AuthRequest, headers: Headers): Promise<Response> {

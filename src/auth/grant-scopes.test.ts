@@ -1,10 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCOPES, postedScopes, requestedScopes } from './grant-scopes';
+import { postedScopes, requestedScopes as requestedOf } from './grant-scopes';
+import { offeredScopes } from './scopes';
+
+/** What an OIDC server without upstream tokens offers (the default configuration). */
+const OFFERED = offeredScopes({ upstream: { kind: 'oidc' }, upstreamTokens: { enabled: false } });
+const requestedScopes = (requested: string[]) => requestedOf(requested, OFFERED);
+
+describe('offeredScopes', () => {
+  it('offers the upstream tools\' scopes only with that upstream and UPSTREAM_TOKENS on', () => {
+    expect(OFFERED).toEqual(['profile', 'notes:read', 'notes:write']);
+    expect(offeredScopes({ upstream: { kind: 'oidc' }, upstreamTokens: { enabled: true } })).toEqual(['profile', 'notes:read', 'notes:write', 'upstream:userinfo']);
+    expect(offeredScopes({ upstream: { kind: 'github' }, upstreamTokens: { enabled: true } })).toEqual(['profile', 'notes:read', 'notes:write', 'github:profile', 'github:repos']);
+    expect(offeredScopes({ upstream: { kind: 'github' }, upstreamTokens: { enabled: false } })).toEqual(['profile', 'notes:read', 'notes:write']);
+  });
+});
 
 describe('requestedScopes', () => {
-  it('asks for all three scopes when the client names none', () => {
+  it('asks for every offered scope when the client names none', () => {
     expect(requestedScopes([])).toEqual({ ok: true, scopes: ['profile', 'notes:read', 'notes:write'] });
-    expect(DEFAULT_SCOPES).toEqual(['profile', 'notes:read', 'notes:write']);
+  });
+
+  it('treats a catalogue scope this configuration does not offer as unknown', () => {
+    expect(requestedScopes(['profile', 'github:repos'])).toEqual({ ok: false, unknown: ['github:repos'] });
   });
 
   it('keeps what was asked for, in catalogue order, without duplicates', () => {

@@ -6,17 +6,18 @@ import { ALL_SCOPES, isScope, type Scope } from './scopes';
 /** Asked for by clients that follow OpenID habits; refresh tokens are issued regardless, so it grants nothing. */
 const IGNORED_SCOPES = new Set(['offline_access']);
 
-/** What a client that names no scope gets asked for: everything, which the user can untick. */
-export const DEFAULT_SCOPES: readonly Scope[] = ALL_SCOPES;
-
 export type RequestedScopes = { ok: true; scopes: Scope[] } | { ok: false; unknown: string[] };
 
-/** The scopes a client asked for, checked against the catalogue. Unknown scopes are an error, never dropped silently. */
-export function requestedScopes(requested: readonly string[]): RequestedScopes {
+/**
+ * The scopes a client asked for, checked against what this server `offered` (./scopes.ts,
+ * offeredScopes). Unknown scopes are an error, never dropped silently. A client that names none is
+ * asked for everything offered, which the user can untick.
+ */
+export function requestedScopes(requested: readonly string[], offered: readonly Scope[]): RequestedScopes {
   const named = requested.filter((scope) => !IGNORED_SCOPES.has(scope));
-  const unknown = named.filter((scope) => !isScope(scope));
+  const unknown = named.filter((scope) => !isScope(scope) || !offered.includes(scope));
   if (unknown.length > 0) return { ok: false, unknown };
-  const scopes = named.length === 0 ? [...DEFAULT_SCOPES] : named.filter(isScope);
+  const scopes = named.length === 0 ? [...offered] : named.filter(isScope);
   return { ok: true, scopes: ALL_SCOPES.filter((scope) => scopes.includes(scope)) };
 }
 

@@ -53,7 +53,40 @@ export function layout(title: string, body: HtmlEscapedString | Promise<HtmlEsca
  * `scopes` are asked for now, each with a checkbox; `alreadyAllowed` were approved for this app in
  * this browser before and are listed without one, so a step-up shows only what is new.
  */
-export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[], alreadyAllowed: readonly Scope[], shown: string) {
+/**
+ * Upstream scopes in plain words, for the consent page: what the IdP will be asked to let this
+ * server do ("Scopes for OAuth apps", docs.github.com; OIDC Core §5.4 and §11). A scope not listed
+ * here is shown as it is.
+ */
+const UPSTREAM_SCOPE_WORDS: Record<string, string> = {
+  openid: 'confirm who you are',
+  email: 'see your email address',
+  profile: 'see your name and basic profile',
+  offline_access: 'keep this access while you are away, renewing it without asking you again',
+  groups: 'see the groups you belong to',
+  'read:user': 'read your profile',
+  'user:email': 'see your email addresses',
+  'read:org': 'see which organisations you belong to',
+  user: 'read and change your profile',
+  public_repo: 'read and write your public repositories',
+  repo: 'read and write all your repositories, private ones included',
+};
+
+/** What the consent page says of the upstream sign-in that follows. `keepsAccess`: UPSTREAM_TOKENS is on. */
+export interface UpstreamAsk {
+  idpName: string;
+  scopes: readonly string[];
+  keepsAccess: boolean;
+}
+
+function upstreamParagraph(ask: UpstreamAsk) {
+  if (!ask.keepsAccess) return html`<p>Next, you will sign in with ${ask.idpName}; this server learns only who you are.</p>`;
+  return html`<div class="box" id="upstream-scopes"><p>Next, you will sign in with ${ask.idpName}, which will be asked to let this server:</p><ul>${ask.scopes.map(
+    (scope) => html`<li>${UPSTREAM_SCOPE_WORDS[scope] ?? 'use a permission named'} <small><code>${scope}</code></small></li>`,
+  )}</ul><p><small>This server keeps that access, encrypted, for the tools above; the app you are authorizing never receives it. Disconnecting the app ends it here.</small></p></div>`;
+}
+
+export function consentPage(details: ConsentDescription, handle: string, scopes: readonly Scope[], alreadyAllowed: readonly Scope[], shown: string, upstream: UpstreamAsk) {
   const publisher = details.clientDomain
     ? html`<p>Published by <strong>${details.clientDomain}</strong>.</p>`
     : html`<p><small>This app registered itself; its name is not verified.</small></p>`;
@@ -79,7 +112,8 @@ ${loopbackWarning}
 <input type="hidden" name="shown" value="${shown}">
 <div class="box" id="new-scopes"><p>${alreadyAllowed.length ? 'It also asks to:' : 'It will be able to:'}</p>${scopeList}</div>
 ${allowedList}
-<p>Next, you will sign in with your identity provider. You can see and disconnect the apps you allow at any time on <a href="/account" target="_blank" rel="noopener">your connected apps page</a>.</p>
+${upstreamParagraph(upstream)}
+<p>You can see and disconnect the apps you allow at any time on <a href="/account" target="_blank" rel="noopener">your connected apps page</a>.</p>
 <p><button type="submit" class="primary" name="decision" value="approve" id="approve">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button></p>
 </form>`,

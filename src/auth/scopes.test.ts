@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ALL_SCOPES, expandScopes, hasScopes, isScope } from './scopes';
 
 describe('scope catalogue', () => {
-  it('has exactly profile, notes:read and notes:write, in that order', () => {
-    expect(ALL_SCOPES).toEqual(['profile', 'notes:read', 'notes:write']);
+  it('has the notes scopes, then one scope per upstream tool, in that order', () => {
+    expect(ALL_SCOPES).toEqual(['profile', 'notes:read', 'notes:write', 'upstream:userinfo', 'github:profile', 'github:repos']);
   });
 
   it('knows its own scopes and nothing inherited from Object', () => {

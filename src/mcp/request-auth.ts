@@ -16,6 +16,10 @@ export interface RequestAuth {
   /** Scopes of the presented token, as granted (not expanded). */
   scopes: string[];
   clientId: string;
+  /** The grant the token belongs to, so a tool whose upstream sign-in is dead can end it (../upstream/api.ts). */
+  grantId: string;
+  /** The canonical resource the token was accepted for (this server's origin). */
+  resource: string;
 }
 
 /**
@@ -38,7 +42,7 @@ export function readRequestAuth(headers: Record<string, string | string[] | unde
     const value: unknown = JSON.parse(decodeURIComponent(raw));
     if (typeof value !== 'object' || value === null) return undefined;
     const auth = value as Partial<RequestAuth>;
-    if (!auth.user || typeof auth.user.userId !== 'string' || !Array.isArray(auth.scopes) || typeof auth.clientId !== 'string') return undefined;
+    if (!auth.user || typeof auth.user.userId !== 'string' || !Array.isArray(auth.scopes) || typeof auth.clientId !== 'string' || typeof auth.grantId !== 'string' || typeof auth.resource !== 'string') return undefined;
     return auth as RequestAuth;
   } catch {
     return undefined;

@@ -137,7 +137,12 @@ function stepUpChallenge(message: unknown, ctx: McpContext, auth: RequestAuth, e
 function requestAuth(ctx: McpContext): RequestAuth {
   // The provider only calls API handlers with the props our own /callback stored; anything else is a bug.
   if (!isGrantProps(ctx.props)) throw new Error('Grant props are missing the user identity');
-  return { user: ctx.props, scopes: ctx.auth.scope, clientId: ctx.auth.clientId ?? '' };
+  return { user: ctx.props, scopes: ctx.auth.scope, clientId: ctx.auth.clientId ?? '', grantId: grantIdOf(ctx.auth.token), resource: ctx.auth.audience };
+}
+
+/** The provider's tokens are `<userId>:<grantId>:<secret>` (its documented format; the provider has just verified this one). */
+function grantIdOf(token: string): string {
+  return token.split(':')[1] ?? '';
 }
 
 function jsonRpcError(status: number, code: number, message: string): Response {

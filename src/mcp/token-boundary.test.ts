@@ -7,7 +7,7 @@ import { readRequestAuth, withRequestAuth, type RequestAuth } from './request-au
 import { statelessAuthInfo } from './stateless-server';
 
 const TOKEN = 'alice:grant123:s3cr3t-token-value';
-const AUTH: RequestAuth = { user: { userId: 'alice', upstream: 'oidc:idp.example', subject: 'alice' }, scopes: ['profile'], clientId: 'client-1' };
+const AUTH: RequestAuth = { user: { userId: 'alice', upstream: 'oidc:idp.example', subject: 'alice' }, scopes: ['profile'], clientId: 'client-1', grantId: 'grant-1', resource: 'https://mcp.example' };
 
 describe('the bearer token stops at the route', () => {
   it('is not in what the stateless server gets (authInfo)', () => {

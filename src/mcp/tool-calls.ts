@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { recordToolCall } from '../audit/hooks';
+import { endGrantForReauthorization, UpstreamAccessError, upstreamApiFor } from '../upstream/api';
 import { hasScopes } from '../auth/scopes';
 import type { RequestAuth } from './request-auth';
 import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
@@ -106,13 +107,28 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
   }
   let result: ToolResult;
   try {
-    result = boundedResult(tool, await tool.run(args.data, { auth, env }));
+    result = boundedResult(tool, await tool.run(args.data, { auth, env, upstream: upstreamApiFor(auth, env) }));
   } catch (error) {
+    if (error instanceof UpstreamAccessError) return upstreamFailure(auth, env, tool, error, startedAt);
     recordToolCall(auth, env, tool.name, 'exception', startedAt);
     throw error;
   }
   recordToolCall(auth, env, tool.name, result.isError === true ? 'tool_error' : 'ok', startedAt);
   return result;
+}
+
+/**
+ * A tool that could not act upstream as the user: an isError result that says what happened and what
+ * to do. When only a new sign-in helps, the grant is ended first, so the client's next request gets
+ * 401 and it takes the user through authorization again (MCP authorization: a client that gets 401
+ * re-authorizes); the result tells the user why.
+ */
+async function upstreamFailure(auth: RequestAuth, env: Env, tool: ToolDefinition, error: UpstreamAccessError, startedAt: number): Promise<ToolResult> {
+  console.warn(JSON.stringify({ event: 'upstream_access_failed', tool: tool.name, problem: error.problem, reason: error.reason }));
+  if (error.problem === 'reauthorize') await endGrantForReauthorization(auth, env, error.reason);
+  const reason = error.problem === 'reauthorize' ? 'upstream_sign_in_lost' : error.problem === 'unavailable' ? 'upstream_unavailable' : 'upstream_refused';
+  recordToolCall(auth, env, tool.name, reason, startedAt);
+  return toolError(error.userMessage);
 }
 
 /**

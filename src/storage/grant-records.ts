@@ -18,6 +18,8 @@ export interface GrantRow {
   expiresAt: number | undefined;
   /** The email the IdP gave at sign-in: the grant's metadata, which /callback stores in clear for administration (../auth/app.ts). */
   email: string | undefined;
+  /** Where the grant's upstream tokens are (UPSTREAM_TOKENS=on), so revoking it deletes them too (../upstream/vault.ts). */
+  vaultId: string | undefined;
 }
 
 /** One grant's row, or undefined when it is gone or not shaped as the provider writes it. */
@@ -41,7 +43,14 @@ export function grantRow(userId: string, grantId: string, record: unknown): Gran
     lastRefreshAt: typeof rotatedAt === 'number' ? rotatedAt : undefined,
     expiresAt: typeof grant.expiresAt === 'number' ? grant.expiresAt * 1000 : undefined,
     email: emailOf(grant.metadata),
+    vaultId: vaultIdOf(grant.metadata),
   };
+}
+
+/** The vault id /callback put in a grant's metadata, if any. */
+export function vaultIdOf(metadata: unknown): string | undefined {
+  const id = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>).vaultId : undefined;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function emailOf(metadata: unknown): string | undefined {

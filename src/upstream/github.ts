@@ -9,7 +9,7 @@ import * as oauth from 'oauth4webapi';
 import { scopePolicyNamesGithubOrgs } from '../auth/scope-policy';
 import { isLoopbackHost, type Config, type GithubUpstreamConfig } from '../config';
 import { describe, upstreamFetch } from './http';
-import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity, type UpstreamOptions } from './types';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamTokens, type UpstreamAdapter, type UpstreamFlow, type UpstreamSignIn, type UpstreamOptions } from './types';
 
 const GITHUB_API_VERSION = '2022-11-28';
 
@@ -73,8 +73,9 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
     [oauth.customFetch]: githubFetch,
     [oauth.allowInsecureRequests]: web.protocol === 'http:' && isLoopbackHost(web.hostname),
   };
-  // read:org only when an organisation allowlist or a github-org: scope rule needs it (needsGithubOrgs).
-  const scopes = ['read:user', 'user:email', ...(options.needOrgs ? ['read:org'] : [])];
+  // read:org only when an organisation allowlist or a github-org: scope rule needs it (needsGithubOrgs);
+  // GITHUB_SCOPES for the tools that act as the user.
+  const scopes = [...new Set(['read:user', 'user:email', ...(options.needOrgs ? ['read:org'] : []), ...config.extraScopes])];
   const apiBase = new URL(`${config.apiUrl}/`);
 
   /**
@@ -151,7 +152,7 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
       return url;
     },
 
-    async finish(callbackUrl, state, flow, redirectUri): Promise<UpstreamIdentity> {
+    async finish(callbackUrl, state, flow, redirectUri): Promise<UpstreamSignIn> {
       let params: URLSearchParams;
       try {
         params = oauth.validateAuthResponse(server, client, callbackUrl, state);
@@ -159,24 +160,13 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
         if (error instanceof oauth.AuthorizationResponseError) throw authorizationResponseError(error.error);
         throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', describe(error));
       }
-      let accessToken: string;
-      try {
-        const response = await oauth.authorizationCodeGrantRequest(server, client, oauth.ClientSecretPost(config.clientSecret), params, redirectUri, flow.codeVerifier, {
+      const tokens = await tokenRequest('token', () =>
+        oauth.authorizationCodeGrantRequest(server, client, oauth.ClientSecretPost(config.clientSecret), params, redirectUri, flow.codeVerifier, {
           ...http,
           headers: { Accept: 'application/json' },
-        });
-        // GitHub reports token errors with HTTP 200 and an `error` member, which the generic parser
-        // would only see as a missing access_token; read it first for a precise log line.
-        const body: unknown = await response.clone().json().catch(() => undefined);
-        if (typeof body === 'object' && body !== null && 'error' in body) {
-          throw new UpstreamError('upstream_error', 'GitHub refused the sign-in. Please start again.', `token: ${String(body.error)}`);
-        }
-        accessToken = (await oauth.processAuthorizationCodeResponse(server, client, response)).access_token;
-      } catch (error) {
-        if (error instanceof UpstreamError) throw error;
-        if (error instanceof oauth.ResponseBodyError) throw new UpstreamError('upstream_error', 'GitHub refused the sign-in. Please start again.', `token: ${error.error}`);
-        throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `token: ${describe(error)}`);
-      }
+        }),
+      );
+      const accessToken = tokens.accessToken;
       const [user, emails, orgs] = await Promise.all([
         api<GithubUser>('/user', accessToken),
         api<GithubEmail[]>('/user/emails', accessToken),
@@ -194,9 +184,53 @@ export function createGithubAdapter(config: GithubUpstreamConfig, options: { nee
         email: (primary?.email ?? user.email ?? undefined)?.toLowerCase(),
         emailVerified: primary !== undefined,
         orgs,
+        tokens,
       };
     },
+
+    /**
+     * GitHub App user tokens expire (8 hours) and come with a refresh token (6 months) that is
+     * rotated on every use; OAuth app tokens never expire and have none ("Refreshing user access
+     * tokens", docs.github.com). A dead refresh token is HTTP 200 with `error: bad_refresh_token`.
+     */
+    async refresh(previous) {
+      return tokenRequest('refresh', () =>
+        oauth.refreshTokenGrantRequest(server, client, oauth.ClientSecretPost(config.clientSecret), previous.refreshToken, { ...http, headers: { Accept: 'application/json' } }),
+        previous,
+      );
+    },
+
+    scopes,
   };
+
+  /**
+   * A request to GitHub's token endpoint, and its answer as tokens. GitHub reports token errors
+   * with HTTP 200 and an `error` member, which the generic parser would only see as a missing
+   * access_token; it is read first, for the right error and a precise log line.
+   */
+  async function tokenRequest(step: 'token' | 'refresh', send: () => Promise<Response>, previous?: UpstreamTokens): Promise<UpstreamTokens> {
+    try {
+      const response = await send();
+      const body: unknown = await response.clone().json().catch(() => undefined);
+      if (typeof body === 'object' && body !== null && 'error' in body) {
+        const code = String(body.error).slice(0, 100);
+        if (step === 'refresh' && (code === 'bad_refresh_token' || code === 'invalid_grant')) throw new UpstreamError('invalid_grant', 'GitHub no longer accepts this sign-in.', `refresh: ${code}`);
+        throw new UpstreamError('upstream_error', 'GitHub refused the sign-in. Please start again.', `${step}: ${code}`);
+      }
+      const tokens = step === 'token' ? await oauth.processAuthorizationCodeResponse(server, client, response) : await oauth.processRefreshTokenResponse(server, client, response);
+      return {
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token ?? previous?.refreshToken,
+        expiresAt: typeof tokens.expires_in === 'number' ? Date.now() + tokens.expires_in * 1000 : undefined,
+        // GitHub lists the granted scopes comma-separated ("Authorizing OAuth apps").
+        scopes: typeof tokens.scope === 'string' ? tokens.scope.split(/[\s,]+/).filter(Boolean) : previous?.scopes,
+      };
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      if (error instanceof oauth.ResponseBodyError) throw new UpstreamError('upstream_error', 'GitHub refused the sign-in. Please start again.', `${step}: ${error.error}`);
+      throw new UpstreamError('invalid_response', 'GitHub sent an invalid response.', `${step}: ${describe(error)}`);
+    }
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
 import * as oauth from 'oauth4webapi';
 import { httpsOrLoopbackProblem, isLoopbackHost, type OidcUpstreamConfig } from '../config';
 import { describe, upstreamFetch } from './http';
-import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter, type UpstreamFlow, type UpstreamIdentity, type UpstreamOptions } from './types';
+import { UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamTokens, type UpstreamAdapter, type UpstreamFlow, type UpstreamSignIn, type UpstreamOptions } from './types';
 
 /** Discovery documents change rarely; an hour bounds how long a key or endpoint rotation goes unseen. */
 const DISCOVERY_CACHE_MS = 60 * 60 * 1000;
@@ -118,7 +118,7 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
       return url;
     },
 
-    async finish(callbackUrl, state, flow, redirectUri): Promise<UpstreamIdentity> {
+    async finish(callbackUrl, state, flow, redirectUri): Promise<UpstreamSignIn> {
       const cached = await discover();
       const { server } = cached;
       let params: URLSearchParams;
@@ -155,8 +155,46 @@ export function createOidcAdapter(config: OidcUpstreamConfig, fetchImpl: typeof 
         emailVerified: profile.email_verified === true || profile.email_verified === 'true',
         name: typeof profile.name === 'string' ? profile.name : undefined,
         claims: { ...claims, ...profile },
+        tokens: tokensFrom(tokens),
       };
     },
+
+    async refresh(previous) {
+      const { server } = await discover();
+      const response = await invalidOnFailure('refresh request', () => oauth.refreshTokenGrantRequest(server, client, clientAuth, previous.refreshToken, http));
+      let tokens: oauth.TokenEndpointResponse;
+      try {
+        // An ID token in a refresh response is checked too (OIDC Core §12.2); none is required.
+        tokens = await oauth.processRefreshTokenResponse(server, client, response);
+      } catch (error) {
+        // RFC 6749 §5.2: the refresh token is invalid, expired, revoked or was issued to another client.
+        if (error instanceof oauth.ResponseBodyError && error.error === 'invalid_grant') {
+          throw new UpstreamError('invalid_grant', 'The identity provider no longer accepts this sign-in.', 'refresh: invalid_grant');
+        }
+        return invalidOnFailure('refresh', () => Promise.reject(error));
+      }
+      return tokensFrom(tokens, previous);
+    },
+
+    scopes: config.scopes,
+
+    async userinfoEndpoint() {
+      return (await discover()).server.userinfo_endpoint;
+    },
+  };
+}
+
+/**
+ * The upstream's tokens from a token response (RFC 6749 §5.1), what it leaves out taken from the
+ * `previous` ones: a refresh response without `refresh_token` keeps the old one usable (§6), one
+ * without `scope` granted what was granted before.
+ */
+function tokensFrom(response: oauth.TokenEndpointResponse, previous?: UpstreamTokens): UpstreamTokens {
+  return {
+    accessToken: response.access_token,
+    refreshToken: response.refresh_token ?? previous?.refreshToken,
+    expiresAt: typeof response.expires_in === 'number' ? Date.now() + response.expires_in * 1000 : undefined,
+    scopes: typeof response.scope === 'string' ? response.scope.split(' ').filter(Boolean) : previous?.scopes,
   };
 }
 

@@ -60,13 +60,41 @@ export interface UpstreamIdentity {
   claims?: Record<string, unknown>;
 }
 
+/**
+ * A finished sign-in: who, and the upstream's tokens. The tokens are kept (encrypted, ./vault.ts)
+ * only with UPSTREAM_TOKENS on, and dropped otherwise; never logged, never in props, never sent to a
+ * client. Policy sees only the {@link UpstreamIdentity}.
+ */
+export type UpstreamSignIn = UpstreamIdentity & { tokens: UpstreamTokens };
+
+/** What the upstream issued: the user's access to its API. */
+export interface UpstreamTokens {
+  accessToken: string;
+  /** Absent when the upstream issues none (GitHub OAuth apps; an OIDC IdP not asked for `offline_access`). */
+  refreshToken?: string;
+  /** When the access token expires, in ms since the epoch; absent when the upstream did not say (GitHub OAuth app tokens never do). */
+  expiresAt?: number;
+  /** The scopes the upstream granted, when it said (RFC 6749 §5.1: omitted means as requested). */
+  scopes?: string[];
+}
+
 export interface UpstreamAdapter {
   /** Fresh per-sign-in secrets. */
   prepare(): Promise<UpstreamFlow>;
   /** Where to send the browser. `state` comes from the provider's `beginUpstream`. */
   authorizationUrl(flow: UpstreamFlow, state: string, redirectUri: string): Promise<URL>;
   /** Validates the callback, exchanges the code and returns who signed in. Throws {@link UpstreamError}. */
-  finish(callbackUrl: URL, state: string, flow: UpstreamFlow, redirectUri: string): Promise<UpstreamIdentity>;
+  finish(callbackUrl: URL, state: string, flow: UpstreamFlow, redirectUri: string): Promise<UpstreamSignIn>;
+  /**
+   * New tokens for a refresh token (RFC 6749 §6). Throws {@link UpstreamError}: `invalid_grant` when
+   * the refresh token is dead for good (revoked, expired, already used), so only a new sign-in helps.
+   * `previous` fills in what the answer may leave out (the scopes, a refresh token that was not rotated).
+   */
+  refresh(previous: UpstreamTokens & { refreshToken: string }): Promise<UpstreamTokens>;
+  /** The scopes asked of the upstream at sign-in, for the consent page. */
+  readonly scopes: readonly string[];
+  /** OIDC only: the IdP's userinfo endpoint (discovery), a resource its access tokens are for. */
+  userinfoEndpoint?(): Promise<string | undefined>;
 }
 
 /**
@@ -75,7 +103,7 @@ export interface UpstreamAdapter {
  */
 export class UpstreamError extends Error {
   constructor(
-    readonly reason: 'access_denied' | 'upstream_error' | 'upstream_unavailable' | 'invalid_response',
+    readonly reason: 'access_denied' | 'upstream_error' | 'upstream_unavailable' | 'invalid_response' | 'invalid_grant',
     readonly userMessage: string,
     readonly detail?: string,
   ) {

@@ -130,7 +130,7 @@ describe('GitHub sign-in', () => {
  * behaviour, never does (a next link elsewhere, endless pages), and the deadline on every request.
  */
 describe('the GitHub adapter', () => {
-  const config = { kind: 'github', clientId: 'client', clientSecret: 'secret', webUrl: 'https://github.example', apiUrl: 'https://api.github.example' } as const;
+  const config = { kind: 'github', clientId: 'client', clientSecret: 'secret', webUrl: 'https://github.example', apiUrl: 'https://api.github.example', extraScopes: [] as string[] } as const;
   const callback = new URL('https://mcp.example/callback?code=the-code&state=the-state');
 
   /** A GitHub whose /user/orgs pages are `pages(n)`: the orgs and the Link header of page n. */

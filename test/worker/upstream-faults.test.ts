@@ -313,7 +313,7 @@ describe('GitHub that hangs or fails', () => {
   const callbackUrl = new URL('https://mcp.example/callback?code=the-code&state=the-state');
 
   function github(idp: DevIdp, tokenScripted: boolean, api?: (url: string) => Response | undefined) {
-    const config = { kind: 'github', clientId: 'client', clientSecret: 'secret', webUrl: idp.issuer, apiUrl: `${idp.issuer}/api` } as const;
+    const config = { kind: 'github', clientId: 'client', clientSecret: 'secret', webUrl: idp.issuer, apiUrl: `${idp.issuer}/api`, extraScopes: [] as string[] } as const;
     // With the token endpoint scripted, sign-in gets as far as the API, which the faulty IdP serves
     // (or `api`, where it answers).
     const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {

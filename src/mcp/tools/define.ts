@@ -6,12 +6,20 @@
  */
 import type { z } from 'zod';
 import type { Scope } from '../../auth/scopes';
+import type { UpstreamApi } from '../../upstream/api';
 import type { RequestAuth } from '../request-auth';
 
 export interface ToolContext {
   /** Who is calling, with the scopes of the token presented on this very request. Never the token itself. */
   auth: RequestAuth;
   env: Env;
+  /**
+   * The upstream's API as the user (UPSTREAM_TOKENS=on): `upstream.fetch(url)` adds the user's
+   * upstream token, refreshed as needed, and sends it only to the upstream's API origins. Its
+   * failures are thrown as UpstreamAccessError; leave them uncaught and the tool layer answers with
+   * what the user should do (../../upstream/api.ts).
+   */
+  upstream: UpstreamApi;
 }
 
 /** MCP tool annotations (hints to the client; every field is stated so none is left to a default). */
