@@ -28,10 +28,15 @@ export { isVaultRef, newVaultRef, type VaultRef } from './vault-ref';
 
 /**
  * Refresh the access token this long before it expires, so a call does not reach the upstream with a
- * token that dies on the way. 60 s covers a slow upstream call and clock skew between Cloudflare and
- * the IdP; tokens live minutes (the dev IdP's shortest) to hours (GitHub's 8).
+ * token that dies on the way: 60 s covers a slow upstream call and clock skew between Cloudflare and
+ * the IdP. A token that lives less than four minutes gets a quarter of its life instead, or it would
+ * be refreshed on every call (tokens live from minutes, a dev IdP's, to hours, GitHub's 8).
  */
 export const REFRESH_MARGIN_MS = 60_000;
+
+function refreshMarginMs(lifetimeMs: number | undefined): number {
+  return lifetimeMs === undefined ? REFRESH_MARGIN_MS : Math.min(REFRESH_MARGIN_MS, Math.max(0, lifetimeMs) / 4);
+}
 
 /**
  * How long a vault outlives its last use: as long as the longest a grant can go unused and still be
@@ -73,6 +78,8 @@ interface StoredEntry {
   sealed: string;
   /** When the access token expires (ms), or undefined when the upstream did not say. In clear: lets a call decide to refresh without decrypting. */
   expiresAt: number | undefined;
+  /** How long the access token was issued for (ms), for the refresh margin. */
+  lifetimeMs: number | undefined;
   generation: number;
 }
 
@@ -90,7 +97,7 @@ export class UpstreamTokenVault extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + keepSeconds * 1000);
   }
 
-  /** An access token valid for at least {@link REFRESH_MARGIN_MS}, refreshed here when needed. */
+  /** An access token not about to expire (see {@link REFRESH_MARGIN_MS}), refreshed here when needed. */
   async access(ref: VaultRef, options: AccessOptions): Promise<VaultAccess> {
     const entry = await this.ctx.storage.get<StoredEntry>(ENTRY_KEY);
     if (!entry) return gone('missing', 'This server holds no upstream sign-in for this connection.');
@@ -99,7 +106,7 @@ export class UpstreamTokenVault extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + options.retentionSeconds * 1000);
     // A refusal of an older generation was answered by a refresh another call made: the stored token is the newer one.
     const refused = options.refusedGeneration !== undefined && options.refusedGeneration === entry.generation;
-    const expiring = entry.expiresAt !== undefined && entry.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+    const expiring = entry.expiresAt !== undefined && entry.expiresAt - Date.now() < refreshMarginMs(entry.lifetimeMs);
     if (!refused && !expiring) return { ok: true, accessToken: tokens.accessToken, scopes: tokens.scopes, generation: entry.generation };
     if (!tokens.refreshToken) {
       return gone(refused ? 'access_token_refused' : 'access_token_expired', 'The upstream sign-in has expired and cannot be renewed without you.');
@@ -143,7 +150,7 @@ export class UpstreamTokenVault extends DurableObject<Env> {
   }
 
   private async write(ref: VaultRef, tokens: UpstreamTokens, generation: number): Promise<void> {
-    const entry: StoredEntry = { version: 1, sealed: await seal(ref, tokens), expiresAt: tokens.expiresAt, generation };
+    const entry: StoredEntry = { version: 1, sealed: await seal(ref, tokens), expiresAt: tokens.expiresAt, lifetimeMs: tokens.expiresAt === undefined ? undefined : tokens.expiresAt - Date.now(), generation };
     await this.ctx.storage.put(ENTRY_KEY, entry);
   }
 }
