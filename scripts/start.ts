@@ -20,7 +20,14 @@ if (!existsSync(devVarsPath)) {
   copyFileSync(join(ROOT, '.dev.vars.example'), devVarsPath);
   console.log('Created .dev.vars from .dev.vars.example (dev-only secrets).');
 }
-const options = npmStartOptions(process.env, devVarsPath);
+let options: ReturnType<typeof npmStartOptions>;
+try {
+  options = npmStartOptions(process.env, devVarsPath);
+} catch (error) {
+  // A bad setting (PORT, IDP_PORT, IDP_ACCESS_TOKEN_TTL_SECONDS): its message names the fix; a stack trace would bury it.
+  console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
 
 let system: RunningSystem | undefined;
 let stopping = false;
@@ -44,7 +51,7 @@ system = await startSystem(options);
 const overrides = Object.keys(options.vars ?? {});
 console.log(`
   MCP server     ${system.mcpUrl}   (legacy SSE: ${system.origin}/sse)
-  ${system.idp ? `Dev IdP        ${system.idp.issuer}   accounts: alice / alice, bob / bob` : 'Upstream IdP   from .dev.vars or the environment'}
+  ${system.idp ? `Dev IdP        ${system.idp.issuer}   accounts: alice / alice, bob / bob${options.idpAccessTokenTtlSeconds === undefined ? '' : `; access tokens last ${system.idp.accessTokenTtlSeconds} s (IDP_ACCESS_TOKEN_TTL_SECONDS)`}` : 'Upstream IdP   from .dev.vars or the environment'}
 ${overrides.length > 0 ? `  From the environment (over .dev.vars): ${overrides.join(', ')}\n` : ''}
   Connect MCP Inspector:  npx @modelcontextprotocol/inspector   → Transport "Streamable HTTP", URL ${system.mcpUrl}
   Check it like MCP Manager would:  npm run doctor -- ${system.mcpUrl} --login alice:alice

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEV_IDP_STATE_DIR, startDevIdp, type DevIdp } from '../dev/idp/server.ts';
+import { accessTokenTtlFromEnv } from '../dev/idp/settings.ts';
 import { freePort, PORT_ATTEMPTS, PortTakenError, ROOT, startWranglerDev, type DevWorker } from './wrangler-dev.ts';
 
 export { freePort, ROOT } from './wrangler-dev.ts';
@@ -16,6 +17,8 @@ export interface SystemOptions {
   idpPort?: number;
   /** Start the dev IdP and point the Worker at it. Default true. */
   devIdp?: boolean;
+  /** The dev IdP's access-token lifetime in seconds (DevIdpOptions.accessTokenTtlSeconds); default its own, 3600. */
+  idpAccessTokenTtlSeconds?: number;
   /** Extra Worker vars (`--var`), e.g. to switch a setting off for a test. */
   vars?: Record<string, string>;
   /** Secrets and vars file; default `.dev.vars.example` so tests never depend on a developer's `.dev.vars`. */
@@ -61,6 +64,7 @@ async function startSystemOnce(options: SystemOptions): Promise<RunningSystem> {
         port: options.idpPort ?? (await freePort()),
         redirectUris: [`${origin}/callback`, `http://127.0.0.1:${port}/callback`],
         stateDir: options.ephemeralState ? undefined : DEV_IDP_STATE_DIR,
+        accessTokenTtlSeconds: options.idpAccessTokenTtlSeconds,
       });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && !options.idpPort) throw new PortTakenError(`the dev IdP's port was taken: ${(error as Error).message}`);
@@ -105,14 +109,15 @@ export const ENVIRONMENT_SETTINGS = [
   'MCP_TRANSPORT', 'ALLOW_PRIVATE_USE_REDIRECT_URIS', 'CONSISTENCY_LAYER', 'SIMULATE_KV_LOCATIONS', 'SIMULATE_KV_DELAY_MS',
   'ALLOW_PUBLIC_CLIENT_REGISTRATION', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_IDLE_TTL_SECONDS',
   'REFRESH_TOKEN_REUSE_GRACE_SECONDS', 'RATE_LIMITS', 'CLIENT_REGISTRATION_TTL_SECONDS', 'AUDIT', 'AUDIT_RETENTION_DAYS',
-  'ADMIN_EMAILS', 'ADMIN_EMAIL_DOMAINS', 'ADMIN_GITHUB_ORGS', 'ADMIN_GROUPS',
+  'ADMIN_EMAILS', 'ADMIN_EMAIL_DOMAINS', 'ADMIN_GITHUB_ORGS', 'ADMIN_GROUPS', 'GITHUB_SCOPES', 'UPSTREAM_TOKENS', 'UPSTREAM_API_ORIGINS',
 ] as const;
 
 /**
  * What `npm start` runs, from its environment and the `.dev.vars` at `devVarsPath`: the ports (PORT,
- * IDP_PORT), the dev IdP unless an upstream is configured (UPSTREAM or OIDC_ISSUER, in either place),
- * `.dev.vars` as the env file, and the documented settings given in the environment as `--var`s,
- * which wrangler puts over the env file's.
+ * IDP_PORT), the dev IdP unless an upstream is configured (UPSTREAM or OIDC_ISSUER, in either place)
+ * with its access-token lifetime (IDP_ACCESS_TOKEN_TTL_SECONDS, environment only: a dev IdP setting,
+ * not the Worker's, so not in ENVIRONMENT_SETTINGS), `.dev.vars` as the env file, and the documented
+ * settings given in the environment as `--var`s, which wrangler puts over the env file's.
  */
 export function npmStartOptions(env: Record<string, string | undefined>, devVarsPath: string): SystemOptions & { port: number; idpPort: number } {
   const fromFile = readDevVars(devVarsPath);
@@ -124,7 +129,16 @@ export function npmStartOptions(env: Record<string, string | undefined>, devVars
   const ownUpstream = ['UPSTREAM', 'OIDC_ISSUER'].some((name) => Object.hasOwn(vars, name) || Object.hasOwn(fromFile, name));
   // With the dev IdP, the Worker is its client: its client id is the IdP's, whatever the environment says.
   if (!ownUpstream) delete vars.OIDC_CLIENT_ID;
-  return { port: portSetting(env, 'PORT', 8787), idpPort: portSetting(env, 'IDP_PORT', 8788), devIdp: !ownUpstream, envFile: devVarsPath, vars, output: 'inherit' };
+  const idpAccessTokenTtlSeconds = accessTokenTtlFromEnv(env);
+  return {
+    port: portSetting(env, 'PORT', 8787),
+    idpPort: portSetting(env, 'IDP_PORT', 8788),
+    devIdp: !ownUpstream,
+    ...(idpAccessTokenTtlSeconds === undefined ? {} : { idpAccessTokenTtlSeconds }),
+    envFile: devVarsPath,
+    vars,
+    output: 'inherit',
+  };
 }
 
 function portSetting(env: Record<string, string | undefined>, name: string, fallback: number): number {

@@ -13,7 +13,7 @@ export const FAULT_MODES = ['hang', 'html', 'http-500', 'oauth-500', 'invalid-js
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 export interface Fault {
-  /** The request path it applies to, exactly: `/.well-known/openid-configuration`, `/token`, `/jwks`, `/me`, `/auth`. */
+  /** The request path it applies to, exactly: `/.well-known/openid-configuration`, `/token`, `/jwks`, `/me`, `/auth`, `/api/me`. */
   path: string;
   mode: FaultMode;
   /** How many requests it applies to; default all of them until cleared. */

@@ -20,7 +20,23 @@ const GRANT_BOUND_MODELS = new Set([
   'PreAuthorizedCode',
 ]);
 
-export function createMemoryAdapterFactory(): AdapterFactory {
+/**
+ * The records of every model (one map), the factory oidc-provider takes, and what the dev IdP's
+ * control endpoints need beyond oidc-provider's own API, which has no "every record of this user".
+ */
+export interface MemoryStore {
+  readonly factory: AdapterFactory;
+  /**
+   * Deletes the records of `models` whose `accountId` is `accountId`; returns how many went. Deleted
+   * tokens are then unknown to oidc-provider: refresh gets `invalid_grant`, APIs `invalid_token`.
+   */
+  destroyAccountRecords(accountId: string, models: ReadonlySet<string>): number;
+}
+
+/** What a user revoking the app at the IdP takes away: the grants and everything issued from them (not the IdP session). */
+export const ACCOUNT_GRANT_MODELS: ReadonlySet<string> = new Set(['Grant', ...GRANT_BOUND_MODELS]);
+
+export function createMemoryStore(): MemoryStore {
   const entries = new Map<string, Entry>();
 
   const live = (key: string): Entry | undefined => {
@@ -49,7 +65,7 @@ export function createMemoryAdapterFactory(): AdapterFactory {
     }
   };
 
-  return (model: string): Adapter => {
+  const factory = (model: string): Adapter => {
     const keyFor = (id: string): string => `${model}:${id}`;
     return {
       async upsert(id, payload, expiresIn) {
@@ -82,5 +98,19 @@ export function createMemoryAdapterFactory(): AdapterFactory {
         }
       },
     };
+  };
+
+  return {
+    factory,
+    destroyAccountRecords(accountId, models) {
+      let destroyed = 0;
+      for (const [key, entry] of entries) {
+        if (models.has(entry.model) && entry.payload.accountId === accountId) {
+          entries.delete(key);
+          destroyed += 1;
+        }
+      }
+      return destroyed;
+    },
   };
 }

@@ -52,13 +52,48 @@ declare module 'oidc-provider' {
     grantTypeAllowed(grantType: string): boolean;
   }
 
-  /** The Koa context, only as far as the configured hooks touch it. */
+  /** The Koa context, only as far as the configured hooks and event listeners touch it. */
   export interface KoaContext {
     body: unknown;
     type: string;
     status: number;
     readonly method: string;
     readonly path: string;
+    /** oidc-provider's per-request state; absent when a request failed before it was set up. */
+    readonly oidc?: OidcContext;
+  }
+
+  /** What the token endpoint's `grant.success` / `grant.error` listeners read of `ctx.oidc`. */
+  export interface OidcContext {
+    /** The request's parameters once parsed (undefined when the body could not be parsed). */
+    readonly params?: Readonly<Record<string, unknown>>;
+    /** The models the request loaded so far, by model name ("RefreshToken", "Account", ...). */
+    readonly entities: {
+      readonly RefreshToken?: { readonly accountId?: string };
+      readonly Account?: { readonly accountId: string };
+    };
+  }
+
+  /** An access token as `provider.AccessToken.find()` returns it (opaque format: the value is its id). */
+  export interface AccessToken {
+    readonly accountId: string;
+    readonly clientId: string;
+    readonly grantId: string;
+    /** Space-separated. */
+    readonly scope?: string;
+    readonly scopes: ReadonlySet<string>;
+    /** Epoch seconds. */
+    readonly exp: number;
+    /** Set for resource-indicator (RFC 8707) tokens, which are not for this IdP's own APIs. */
+    readonly aud?: string | string[];
+    /** DPoP key thumbprint: set only for sender-constrained tokens. */
+    readonly jkt?: string;
+    readonly isExpired: boolean;
+  }
+
+  export interface AccessTokenConstructor {
+    /** Resolves undefined for an unknown, malformed or expired token. */
+    find(value: string): Promise<AccessToken | undefined>;
   }
 
   export interface ErrorOut {
@@ -90,6 +125,8 @@ declare module 'oidc-provider' {
     interactions?: { url?: (ctx: KoaContext, interaction: Interaction) => string | Promise<string> };
     findAccount?: (ctx: KoaContext, sub: string) => Account | undefined | Promise<Account | undefined>;
     issueRefreshToken?: (ctx: KoaContext, client: Client) => boolean | Promise<boolean>;
+    /** true: a new refresh token at every refresh; the used one is consumed (and its reuse revokes the grant). */
+    rotateRefreshToken?: boolean | ((ctx: KoaContext) => boolean | Promise<boolean>);
     renderError?: (ctx: KoaContext, out: ErrorOut, error: Error) => void | Promise<void>;
     /** Lifetimes in seconds. */
     ttl?: Partial<Record<
@@ -123,6 +160,8 @@ declare module 'oidc-provider' {
   }
 
   export interface Grant {
+    readonly accountId?: string;
+    readonly clientId?: string;
     addOIDCScope(scope: string): void;
     addOIDCClaims(claims: readonly string[]): void;
     addResourceScope(resource: string, scope: string): void;
@@ -139,6 +178,7 @@ declare module 'oidc-provider' {
     constructor(issuer: string, configuration?: Configuration);
     readonly issuer: string;
     readonly Grant: GrantConstructor;
+    readonly AccessToken: AccessTokenConstructor;
     /** Node request listener (oidc-provider is a Koa application). */
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<Interaction>;
@@ -149,6 +189,10 @@ declare module 'oidc-provider' {
       options?: { mergeWithLastSubmission?: boolean },
     ): Promise<void>;
     on(event: 'server_error', listener: (ctx: KoaContext, error: Error) => void): this;
+    /** After the token endpoint issued tokens. */
+    on(event: 'grant.success', listener: (ctx: KoaContext) => void): this;
+    /** After the token endpoint refused a request (an OAuth error; a crash is `server_error`). */
+    on(event: 'grant.error', listener: (ctx: KoaContext, error: Error) => void): this;
   }
 
   export const errors: {

@@ -4,16 +4,19 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Provider, type AdapterFactory, type Configuration, type KoaContext } from 'oidc-provider';
+import { Provider, type Configuration, type KoaContext } from 'oidc-provider';
 
 import { findAccountBySub } from './accounts.js';
+import { handleApi, isApiPath } from './api.js';
 import { Faults, isFault, type Fault } from './faults.js';
 import { logoutPage, messagePage } from './html.js';
 import { handleInteraction, interactionPath, matchInteractionRoute, sendHtml } from './interaction.js';
 import { SigningKeys } from './keys.js';
-import { createMemoryAdapterFactory } from './memory-adapter.js';
+import { ACCOUNT_GRANT_MODELS, createMemoryStore, type MemoryStore } from './memory-adapter.js';
+import { Stats, type DevIdpStats } from './stats.js';
 
 export type { Fault, FaultMode } from './faults.js';
+export type { DevIdpStats } from './stats.js';
 
 export const DEV_CLIENT_ID = 'mcp-worker-dev';
 export const DEV_CLIENT_SECRET = 'dev-client-secret-not-for-production';
@@ -23,6 +26,16 @@ export const DEV_CLIENT_SECRET = 'dev-client-secret-not-for-production';
  * wrangler's local state, git-ignored. Tests pass a temporary directory, or none.
  */
 export const DEV_IDP_STATE_DIR = fileURLToPath(new URL('../../.wrangler/dev-idp', import.meta.url));
+
+/** Access-token lifetime when none is given: one hour, oidc-provider's own default and Okta's. */
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 60 * 60;
+
+/**
+ * A scope this IdP supports (discovery lists it, `/api/groups` needs it) that the Worker does not ask
+ * for by default (its OIDC_SCOPES default is `openid email profile`): tokens without it exercise a
+ * missing upstream scope.
+ */
+export const GROUPS_SCOPE = 'groups';
 
 export interface DevIdpOptions {
   /** 0 picks a free port; `issuer` then carries the real one. */
@@ -43,10 +56,18 @@ export interface DevIdpOptions {
    */
   stateDir?: string;
   /**
-   * Serve the control endpoints under `/__dev-idp/` (key rotation, faults) to loopback callers,
-   * for tests that cannot hold this handle (the workerd tests). Default off.
+   * Serve the control endpoints under `/__dev-idp/` (key rotation, faults, revocation, stats) to
+   * loopback callers, for tests that cannot hold this handle (the workerd tests). Default off.
    */
   control?: boolean;
+  /**
+   * Lifetime of the access tokens it issues, in seconds (a whole number, at least 1); the token
+   * response's `expires_in` says the same. Default 3600 (DEFAULT_ACCESS_TOKEN_TTL_SECONDS). Short
+   * lifetimes make the Worker refresh its upstream token (`npm start` takes it from
+   * IDP_ACCESS_TOKEN_TTL_SECONDS, settings.ts). Refresh tokens keep their own lifetime (a day, and
+   * never beyond the IdP session).
+   */
+  accessTokenTtlSeconds?: number;
 }
 
 export interface DevIdp {
@@ -54,6 +75,8 @@ export interface DevIdp {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** The lifetime of the access tokens it issues, in seconds (`expires_in`). */
+  accessTokenTtlSeconds: number;
   /** The `kid`s of the published signing keys, the one that signs first. */
   keyIds(): string[];
   /**
@@ -66,6 +89,22 @@ export interface DevIdp {
   injectFault(fault: Fault): void;
   /** Every fault off; hanging requests are answered 503. */
   clearFaults(): void;
+  /**
+   * As if user `sub` removed the app at the IdP: every grant of theirs goes, with its refresh tokens,
+   * access tokens and unused codes. Refresh then fails `invalid_grant` and the API answers 401
+   * `invalid_token`. The user's IdP session stays (they are still signed in there; a new
+   * authorization is granted again without a form). Returns how many records went (0: nothing to revoke).
+   */
+  revoke(sub: string): number;
+  /**
+   * User `sub`'s access tokens stop working now, as if they had expired (the API and userinfo answer
+   * 401 `invalid_token`); their refresh tokens still work. Returns how many went. For tests that cannot
+   * wait out `accessTokenTtlSeconds`.
+   */
+  expireAccessTokens(sub: string): number;
+  /** What was counted since start or the last `resetStats()` (a copy). */
+  stats(): DevIdpStats;
+  resetStats(): void;
   close(): Promise<void>;
 }
 
@@ -76,6 +115,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const host = options.host ?? 'localhost';
   const clientId = options.clientId ?? DEV_CLIENT_ID;
   const clientSecret = options.clientSecret ?? DEV_CLIENT_SECRET;
+  const accessTokenTtlSeconds = options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
+  // Checked before listening: a bad option fails the start, not the first token request.
+  if (!Number.isSafeInteger(accessTokenTtlSeconds) || accessTokenTtlSeconds < 1) {
+    throw new RangeError(`Dev IdP: accessTokenTtlSeconds must be a whole number of seconds, at least 1, got ${String(accessTokenTtlSeconds)}`);
+  }
 
   // The issuer must be known before the Provider exists, and with port 0 the port is
   // only known after listening, so listen first with a handler that is filled in below.
@@ -89,11 +133,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const faults = new Faults();
   let keys: SigningKeys;
   // What every Provider of this IdP shares, so that a key rotation (a new Provider) keeps sessions,
-  // interactions, codes and tokens, and the cookies that name them.
+  // interactions, codes and tokens, the cookies that name them, and the counts.
   const shared: SharedState = {
     client: { clientId, clientSecret, redirectUris: options.redirectUris },
-    adapter: createMemoryAdapterFactory(),
+    store: createMemoryStore(),
     cookieKeys: [randomBytes(32).toString('base64url')],
+    accessTokenTtlSeconds,
+    stats: new Stats(),
   };
   const serve = (provider: Provider): void => {
     const oidc = requestHandler(provider);
@@ -106,9 +152,19 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         return;
       }
       if (faults.apply(pathname, req, res)) return;
+      if (isApiPath(pathname)) {
+        shared.stats.apiCall();
+        handleApi(provider, pathname, req, res).catch((error: unknown) => {
+          console.error(`Dev IdP: ${error instanceof Error ? error.message : String(error)}`);
+          if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+        });
+        return;
+      }
       oidc(req, res);
     };
   };
+  const revoke = (sub: string): number => shared.store.destroyAccountRecords(sub, ACCOUNT_GRANT_MODELS);
+  const expireAccessTokens = (sub: string): number => shared.store.destroyAccountRecords(sub, ACCESS_TOKEN_MODEL);
   const rotateKeys = (): string => {
     const key = keys.rotate();
     serve(createProvider(issuer, shared, keys));
@@ -116,8 +172,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   };
   const control = async (pathname: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!isLoopbackAddress(req.socket.remoteAddress)) return sendJson(res, 403, { error: 'loopback only' });
-    // JSON only: a web page can send a form or plain text to localhost without asking, not JSON.
-    if (req.method !== 'DELETE' && !String(req.headers['content-type'] ?? '').startsWith('application/json')) return sendJson(res, 415, { error: 'application/json only' });
+    // JSON only: a web page can send a form or plain text to localhost without asking, not JSON. A GET
+    // changes nothing, and without CORS headers the page cannot read the answer.
+    if (req.method !== 'DELETE' && req.method !== 'GET' && !String(req.headers['content-type'] ?? '').startsWith('application/json')) return sendJson(res, 415, { error: 'application/json only' });
     const body = req.method === 'POST' ? await readJson(req) : undefined;
     if (pathname === `${CONTROL_PATH}/rotate-keys` && req.method === 'POST') return sendJson(res, 200, { kid: rotateKeys(), keys: keys.keys.map(({ kid }) => kid) });
     if (pathname === `${CONTROL_PATH}/faults` && req.method === 'POST') {
@@ -127,6 +184,16 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }
     if (pathname === `${CONTROL_PATH}/faults` && req.method === 'DELETE') {
       faults.clear();
+      return sendJson(res, 204);
+    }
+    if ((pathname === `${CONTROL_PATH}/revoke` || pathname === `${CONTROL_PATH}/expire-access-tokens`) && req.method === 'POST') {
+      const sub: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, 'sub') : undefined;
+      if (typeof sub !== 'string' || sub === '') return sendJson(res, 400, { error: 'expected {"sub": "…"}' });
+      return sendJson(res, 200, { sub, destroyed: pathname.endsWith('/revoke') ? revoke(sub) : expireAccessTokens(sub) });
+    }
+    if (pathname === `${CONTROL_PATH}/stats` && req.method === 'GET') return sendJson(res, 200, shared.stats.snapshot());
+    if (pathname === `${CONTROL_PATH}/stats/reset` && req.method === 'POST') {
+      shared.stats.reset();
       return sendJson(res, 204);
     }
     return sendJson(res, 404, { error: 'no such control endpoint' });
@@ -145,10 +212,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     clientId,
     clientSecret,
+    accessTokenTtlSeconds,
     keyIds: () => keys.keys.map(({ kid }) => kid),
     rotateKeys,
     injectFault: (fault) => faults.set(fault),
     clearFaults: () => faults.clear(),
+    revoke,
+    expireAccessTokens,
+    stats: () => shared.stats.snapshot(),
+    resetStats: () => shared.stats.reset(),
     close: () =>
       (closing ??= (async () => {
         faults.clear();
@@ -157,10 +229,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   };
 }
 
+const ACCESS_TOKEN_MODEL: ReadonlySet<string> = new Set(['AccessToken']);
+
 interface SharedState {
   client: { clientId: string; clientSecret: string; redirectUris: string[] };
-  adapter: AdapterFactory;
+  store: MemoryStore;
   cookieKeys: string[];
+  accessTokenTtlSeconds: number;
+  stats: Stats;
 }
 
 function createProvider(issuer: string, shared: SharedState, keys: SigningKeys): Provider {
@@ -168,12 +244,20 @@ function createProvider(issuer: string, shared: SharedState, keys: SigningKeys):
   provider.on('server_error', (_ctx, error) => {
     console.error(`Dev IdP: ${error.message}`);
   });
+  // The token endpoint's outcome events (lib/actions/token.js emits grant.success, its error handler
+  // grant.error; a crash is server_error): every answered request ends in one of them. The refresh
+  // token's subject is known once the grant handler has loaded it.
+  const countTokenRequest = (ctx: KoaContext): void => {
+    shared.stats.tokenRequest(ctx.oidc?.params?.['grant_type'], ctx.oidc?.entities.RefreshToken?.accountId);
+  };
+  provider.on('grant.success', countTokenRequest);
+  provider.on('grant.error', countTokenRequest);
   return provider;
 }
 
-function providerConfiguration({ client, adapter, cookieKeys }: SharedState, keys: SigningKeys): Configuration {
+function providerConfiguration({ client, store, cookieKeys, accessTokenTtlSeconds }: SharedState, keys: SigningKeys): Configuration {
   return {
-    adapter,
+    adapter: store.factory,
     // The first key signs; the others are published so that what they signed still verifies.
     jwks: { keys: keys.keys.map((key) => ({ ...key })) },
     cookies: { keys: cookieKeys },
@@ -191,18 +275,27 @@ function providerConfiguration({ client, adapter, cookieKeys }: SharedState, key
       },
     ],
     responseTypes: ['code'],
-    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    scopes: ['openid', 'email', 'profile', 'offline_access', GROUPS_SCOPE],
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      // `groups` with `profile`: real IdPs vary (Keycloak and Okta a `groups` scope or mapper, Entra ids); one place is enough here.
+      // `groups` with `profile`: real IdPs vary (Keycloak and Okta a `groups` scope or mapper, Entra ids); the
+      // Worker's ADMIN_GROUPS relies on it coming with the default scopes.
       profile: ['name', 'groups'],
+      // Also a scope of its own, which /api/groups needs (api.ts) and the Worker does not ask for by default.
+      [GROUPS_SCOPE]: ['groups'],
     },
     // Put the scope-derived claims into the ID token too, not only the userinfo response.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
     // Refresh tokens without the offline_access dance; they still end with the session.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // A new refresh token at every refresh, as RFC 9700 §4.14.2 recommends and IdPs with rotation on
+    // (Okta, Auth0) do: the used one is consumed. Presented again, it gets invalid_grant, and
+    // oidc-provider (lib/actions/grants/refresh_token.js) takes that for theft and revokes the whole
+    // grant: the newest refresh and access tokens die with it. (The library's default rotates a
+    // confidential client's token only after 70% of its lifetime.)
+    rotateRefreshToken: true,
     // The only client is a server-side one; no browser origin needs CORS access.
     clientBasedCORS: () => false,
     findAccount: (_ctx, sub) => {
@@ -224,7 +317,7 @@ function providerConfiguration({ client, adapter, cookieKeys }: SharedState, key
     },
     // Explicit lifetimes (seconds); the library logs a notice for each default it uses.
     ttl: {
-      AccessToken: 60 * 60,
+      AccessToken: accessTokenTtlSeconds,
       AuthorizationCode: 60,
       IdToken: 60 * 60,
       RefreshToken: 24 * 60 * 60,
