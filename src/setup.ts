@@ -15,6 +15,7 @@ export const REQUIRED_BINDINGS = [
   { name: 'MCP_OBJECT', kind: 'Durable Object namespace for McpSessionAgent', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "McpSessionAgent", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'KV_JOURNAL', kind: 'Durable Object namespace for KvJournal', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "KvJournal", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'AUDIT_LOG', kind: 'Durable Object namespace for AuditLog', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "AuditLog", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
+  { name: 'UPSTREAM_VAULT', kind: 'Durable Object namespace for UpstreamTokenVault', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "UpstreamTokenVault", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   { name: 'USER_NOTES', kind: 'Durable Object namespace for UserNotes', fix: 'Add it under "durable_objects.bindings" in wrangler.jsonc with class_name "UserNotes", plus a "new_sqlite_classes" migration.', is: isDurableObjectNamespace },
   ...RATE_LIMIT_BINDINGS.map((name) => ({
     name,
@@ -96,14 +97,14 @@ export function setupErrorResponse(problems: string[]): Response {
     logged.add(details);
     console.error(details);
   }
-  const names = [...new Set(problems.map(problemSubject))];
+  const names = [...new Set(problems.map((problem) => problemSubject(problem) ?? 'configuration'))];
   const message = `This MCP server is not set up correctly (${SETUP_ERROR_CODE}).\nTo fix: ${names.join(', ')}.\nThe Worker's log says what is wrong with each and how to fix it.\n`;
   return new Response(message, { status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' } });
 }
 
-/** The binding or setting a problem is about: every problem's text starts with its name. */
-function problemSubject(problem: string): string {
-  return /^(?:Binding )?([A-Z][A-Z0-9_]+)\b/.exec(problem)?.[1] ?? 'configuration';
+/** The binding or setting a problem is about: every problem's text starts with its name (npm run setup re-asks by it). */
+export function problemSubject(problem: string): string | undefined {
+  return /^(?:Binding )?([A-Z][A-Z0-9_]+)\b/.exec(problem)?.[1];
 }
 
 function isKvNamespace(value: unknown): boolean {

@@ -10,14 +10,16 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { kvNamespaceEntry, parseJsonc, plain, property, type JsoncNode } from './jsonc.ts';
+import { kvNamespaceEntry, parseJsonc, plain, property, scopeOf, type JsoncNode } from './jsonc.ts';
 import { ROOT } from './wrangler-cli.ts';
 
 /** What scripts use of src/setup.ts and src/config.ts. */
-interface WorkerChecks {
+export interface WorkerChecks {
   REQUIRED_BINDINGS: ReadonlyArray<{ name: string; kind: string; fix: string }>;
   configProblems(env: Record<string, unknown>, origin: string): string[];
   isLoopbackHost(hostname: string): boolean;
+  /** The setting or binding a problem is about (src/setup.ts starts every problem's text with its name); setup re-asks by it. */
+  problemSubject(problem: string): string | undefined;
 }
 
 let loaded: Promise<WorkerChecks> | undefined;
@@ -41,41 +43,77 @@ export interface WranglerConfig {
   path: string;
   text: string;
   root: JsoncNode;
+  /** The wrangler environment (`--env`), or undefined for the top level. */
+  env: string | undefined;
+  /** Where the environment's bindings and vars are: the top level, or `env.<name>` (undefined while the file has none). */
+  scope: JsoncNode | undefined;
+  /** The Worker's name as wrangler deploys it: in an environment, its own `name`, else `<name>-<environment>`. */
   name: string;
+  /** The vars the Worker gets: an environment's own only, since wrangler does not inherit top-level vars. */
   vars: Record<string, string>;
   /** The id of the OAUTH_KV entry, if there is one. */
   kvId: string | undefined;
 }
 
-export function readWranglerConfig(path: string): WranglerConfig {
+/** The configuration of `env` (or the top level) as wrangler will deploy it: name, vars and OAUTH_KV id. */
+export function readWranglerConfig(path: string, env?: string): WranglerConfig {
   const text = readFileSync(path, 'utf8');
   const root = parseJsonc(text);
-  const name = property(root, 'name');
-  if (name?.type !== 'string' || name.value === '') throw new Error(`${path} has no "name": the Worker's name is needed to find its secrets.`);
+  const topName = property(root, 'name');
+  if (topName?.type !== 'string' || topName.value === '') throw new Error(`${path} has no "name": the Worker's name is needed to find its secrets.`);
+  const scope = scopeOf(root, env);
+  // wrangler's rule: an environment's own `name`, else the top-level name with `-<environment>` appended.
+  const ownName = env === undefined ? undefined : property(scope, 'name');
+  const name = env === undefined ? topName.value : ownName?.type === 'string' && ownName.value !== '' ? ownName.value : `${topName.value}-${env}`;
   const vars: Record<string, string> = {};
-  const declared = property(root, 'vars');
+  const declared = property(scope, 'vars');
   for (const [key, value] of Object.entries(declared ? (plain(declared) as Record<string, unknown>) : {})) {
     // Non-string vars reach the Worker as JSON values; the config check reports them by name.
     vars[key] = typeof value === 'string' ? value : JSON.stringify(value);
   }
-  const id = property(kvNamespaceEntry(root, OAUTH_KV_BINDING), 'id');
-  return { path, text, root, name: name.value, vars, kvId: id?.type === 'string' ? id.value : undefined };
+  const id = property(kvNamespaceEntry(scope, OAUTH_KV_BINDING), 'id');
+  return { path, text, root, env, scope, name, vars, kvId: id?.type === 'string' ? id.value : undefined };
+}
+
+/** Every var name the file declares, at the top level or in any environment (`wrangler types` reads them all). */
+export function declaredVarNames(config: WranglerConfig): Set<string> {
+  const names = new Set<string>();
+  const envs = property(config.root, 'env');
+  const scopes = [config.root, ...(envs?.type === 'object' ? envs.properties.map((entry) => entry.value) : [])];
+  for (const scope of scopes) {
+    const vars = property(scope, 'vars');
+    if (vars?.type === 'object') for (const entry of vars.properties) names.add(entry.key);
+  }
+  return names;
+}
+
+/** How a message names where a key lives: `wrangler.jsonc`, or `env.staging` of it. */
+function where(config: WranglerConfig): string {
+  return config.env === undefined ? 'wrangler.jsonc' : `env.${config.env} of wrangler.jsonc`;
+}
+
+/** `npm run setup`, as the message for this environment should spell it. */
+export function setupCommand(env: string | undefined): string {
+  return env === undefined ? 'npm run setup' : `npm run setup -- --env ${env}`;
 }
 
 /**
- * The bindings src/setup.ts requires, looked for where wrangler.jsonc declares each kind, with the
- * Worker's own message and fix when one is missing; and the OAUTH_KV id still the placeholder.
+ * The bindings src/setup.ts requires, looked for where wrangler.jsonc declares each kind (in the
+ * environment's own block: wrangler environments inherit no bindings), with the Worker's own message
+ * and fix when one is missing; and the OAUTH_KV id still the placeholder.
  */
 export function bindingProblems(config: WranglerConfig, required: WorkerChecks['REQUIRED_BINDINGS']): string[] {
   const problems: string[] = [];
   const names = (list: string, key: string, within?: string): Array<{ name: unknown; className: unknown }> => {
-    const container = within ? property(property(config.root, within), list) : property(config.root, list);
+    const container = within ? property(property(config.scope, within), list) : property(config.scope, list);
     const items = container?.type === 'array' ? container.items.map(plain) : [];
     return items.map((item) => {
       const record = (item ?? {}) as Record<string, unknown>;
       return { name: record[key], className: record.class_name };
     });
   };
+  // In an environment, the Worker's fix ("add it in wrangler.jsonc") needs saying where.
+  const inEnvironment = config.env === undefined ? '' : ` Under env.${config.env}: wrangler environments do not inherit bindings (\`${setupCommand(config.env)}\` copies them from the top level).`;
   for (const binding of required) {
     let declared: boolean;
     const durableObject = /^Durable Object namespace for (\w+)$/.exec(binding.kind)?.[1];
@@ -83,10 +121,10 @@ export function bindingProblems(config: WranglerConfig, required: WorkerChecks['
     else if (binding.kind === 'rate limiting binding') declared = names('ratelimits', 'name').some((entry) => entry.name === binding.name);
     else if (durableObject) declared = names('bindings', 'name', 'durable_objects').some((entry) => entry.name === binding.name && entry.className === durableObject);
     else throw new Error(`scripts/lib/worker-checks.ts does not know where wrangler.jsonc declares a ${binding.kind} (${binding.name}): teach bindingProblems.`);
-    if (!declared) problems.push(`Binding ${binding.name} is missing: expected a ${binding.kind}. ${binding.fix}`);
+    if (!declared) problems.push(`Binding ${binding.name} is missing: expected a ${binding.kind}. ${binding.fix}${inEnvironment}`);
   }
   if (config.kvId === PLACEHOLDER_KV_ID) {
-    problems.push(`Binding ${OAUTH_KV_BINDING} has the placeholder id ${PLACEHOLDER_KV_ID} in wrangler.jsonc: run \`npm run setup\`, which creates the namespace and writes its id.`);
+    problems.push(`Binding ${OAUTH_KV_BINDING} has the placeholder id ${PLACEHOLDER_KV_ID} in ${where(config)}: run \`${setupCommand(config.env)}\`, which creates the namespace and writes its id.`);
   }
   return problems;
 }
@@ -118,3 +156,5 @@ export function deployedConfigProblems(checks: WorkerChecks, config: Pick<Wrangl
   }
   return [...problems, ...checks.configProblems(env, origin)];
 }
+
+

@@ -6,6 +6,10 @@
  * wrangler talks to the Cloudflare API at CLOUDFLARE_API_BASE_URL when that is set (the tests point it
  * at a double of the API on loopback); with CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID it needs no
  * `wrangler login` and asks nothing (CI).
+ *
+ * The wrangler environment is the scripts' to choose (`--env`, else CLOUDFLARE_ENV, as wrangler reads
+ * them): each command that targets a Worker is given it explicitly, and CLOUDFLARE_ENV is kept from
+ * wrangler, so no command can act on another environment than the one the script checked.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -43,8 +47,11 @@ export class WranglerError extends Error {
 }
 
 export function wrangler(args: readonly string[], options: WranglerOptions = {}): Promise<WranglerRun> {
+  const env = { ...process.env };
+  delete env.CLOUDFLARE_ENV;
   const child = spawn(process.execPath, [WRANGLER, ...args], {
     cwd: ROOT,
+    env,
     stdio: options.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -100,12 +107,34 @@ export async function createKvNamespace(configPath: string, title: string): Prom
   return created;
 }
 
+/** The Worker a secret command is for. */
+export interface WorkerTarget {
+  configPath: string;
+  /** The wrangler environment, or undefined for the top level. */
+  env: string | undefined;
+  /** Whether the file declares `env.<env>` yet. */
+  envDeclared: boolean;
+  /** The Worker's name as wrangler derives it (scripts/lib/worker-checks.ts, readWranglerConfig). */
+  name: string;
+}
+
+/**
+ * The arguments that select `target`'s Worker. `--env=` (empty) is wrangler's own spelling of "the top
+ * level", which also keeps it from warning when the file has environments. An environment the file
+ * does not declare yet (setup's checks, before it writes the block) is named by its Worker instead:
+ * wrangler refuses `--env` for an undeclared environment once the file declares any other.
+ */
+export function targetArgs(target: WorkerTarget): string[] {
+  if (target.env === undefined) return ['--env='];
+  return target.envDeclared ? ['--env', target.env] : ['--name', target.name, '--env='];
+}
+
 /**
  * Names of the Worker's secrets (`wrangler secret list`, JSON). A Worker never deployed has none:
  * wrangler then fails with `Worker "<name>" not found` (the API's code 10007).
  */
-export async function listSecretNames(configPath: string): Promise<Set<string>> {
-  const args = ['secret', 'list', '--format', 'json', '--config', configPath];
+export async function listSecretNames(target: WorkerTarget): Promise<Set<string>> {
+  const args = ['secret', 'list', '--format', 'json', '--config', target.configPath, ...targetArgs(target)];
   const run = await wrangler(args);
   if (run.code !== 0) {
     if (/Worker "[^"]*"(?: \(env: [^)]*\))? not found/.test(run.stdout + run.stderr)) return new Set();
@@ -119,7 +148,7 @@ export async function listSecretNames(configPath: string): Promise<Set<string>> 
  * terminal for it (hidden as typed). On a Worker that does not exist yet, wrangler first creates an
  * empty one to hold the secrets, which the first deploy replaces.
  */
-export async function putSecret(configPath: string, name: string, value: string | undefined): Promise<void> {
-  const args = ['secret', 'put', name, '--config', configPath];
+export async function putSecret(target: WorkerTarget, name: string, value: string | undefined): Promise<void> {
+  const args = ['secret', 'put', name, '--config', target.configPath, ...targetArgs(target)];
   await succeed(args, value === undefined ? { interactive: true } : { input: value });
 }
