@@ -31,13 +31,22 @@ export interface MemoryStore {
    * tokens are then unknown to oidc-provider: refresh gets `invalid_grant`, APIs `invalid_token`.
    */
   destroyAccountRecords(accountId: string, models: ReadonlySet<string>): number;
+  /**
+   * Every access and refresh token stored since start, as its holder presents it (an opaque token is
+   * its record's id): for tests that look for leaked upstream tokens in what the Worker logs or returns.
+   */
+  issuedTokens(): string[];
 }
+
+/** The models whose record id is a bearer credential. */
+const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
 
 /** What a user revoking the app at the IdP takes away: the grants and everything issued from them (not the IdP session). */
 export const ACCOUNT_GRANT_MODELS: ReadonlySet<string> = new Set(['Grant', ...GRANT_BOUND_MODELS]);
 
 export function createMemoryStore(): MemoryStore {
   const entries = new Map<string, Entry>();
+  const issued = new Set<string>();
 
   const live = (key: string): Entry | undefined => {
     const entry = entries.get(key);
@@ -70,6 +79,7 @@ export function createMemoryStore(): MemoryStore {
     return {
       async upsert(id, payload, expiresIn) {
         sweep();
+        if (TOKEN_MODELS.has(model)) issued.add(id);
         const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity;
         entries.set(keyFor(id), { model, payload: structuredClone(payload), expiresAt });
       },
@@ -102,6 +112,7 @@ export function createMemoryStore(): MemoryStore {
 
   return {
     factory,
+    issuedTokens: () => [...issued],
     destroyAccountRecords(accountId, models) {
       let destroyed = 0;
       for (const [key, entry] of entries) {

@@ -499,6 +499,12 @@ describe('dev IdP tokens, as an upstream whose tokens the Worker keeps', () => {
     expect((await callApi(idp, '/api/me', second.access_token)).status).toBe(401);
   });
 
+  it('lists every access and refresh token it issued, as presented, for leak checks', async () => {
+    const first = await tokensFrom(idp, { scope: DEFAULT_SCOPES });
+    const second = await refreshed(idp, first.refresh_token ?? '');
+    expect(idp.issuedTokens()).toEqual(expect.arrayContaining([first.access_token, first.refresh_token, second.access_token, second.refresh_token]));
+  });
+
   it('says how long access tokens last in expires_in: the option, on sign-in and on refresh, else an hour', async () => {
     const signedIn = await tokensFrom(shortLived);
     expect(shortLived.accessTokenTtlSeconds).toBe(120);

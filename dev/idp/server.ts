@@ -102,6 +102,8 @@ export interface DevIdp {
    * wait out `accessTokenTtlSeconds`.
    */
   expireAccessTokens(sub: string): number;
+  /** Every access and refresh token issued since start, as presented: for tests that look for leaks. */
+  issuedTokens(): string[];
   /** What was counted since start or the last `resetStats()` (a copy). */
   stats(): DevIdpStats;
   resetStats(): void;
@@ -219,6 +221,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     clearFaults: () => faults.clear(),
     revoke,
     expireAccessTokens,
+    issuedTokens: () => shared.store.issuedTokens(),
     stats: () => shared.stats.snapshot(),
     resetStats: () => shared.stats.reset(),
     close: () =>
