@@ -35,13 +35,22 @@ const rateLimits = {
 
 export default defineConfig({
   test: {
+    // The audit trail's JSON Lines (one console call per batch) are the Worker's log, not the tests'
+    // output; the tests that care read them through a spy or the export.
+    onConsoleLog: (log) => !log.startsWith('{"event":"audit"'),
     projects: [
       {
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
         // Files share one module graph and storage (isolate: false): 4x faster, so tests never
         // assume an empty namespace (they use fresh ids and page through listings).
         plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], ratelimits: rateLimits, outboundService } })],
-        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'], isolate: false, globalSetup: ['test/worker/global-setup.ts'] },
+        test: {
+          name: 'worker',
+          include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'],
+          isolate: false,
+          globalSetup: ['test/worker/global-setup.ts'],
+          setupFiles: ['test/worker/each-file.ts'],
+        },
       },
       {
         // Black-box, from Node: the running system (wrangler dev + the dev IdP) driven by real clients.

@@ -72,7 +72,7 @@ export function audit(input: AuditInput, env?: Env): void {
     }
     if (env === undefined || !auditEnabled(env)) return;
     const record = toRecord(input, Date.now(), { ip: null, requestId: null }, nextEventId());
-    void writeRecords(env, [record]);
+    track(writeRecords(env, [record]));
   } catch (error) {
     reportFailure(error, 1);
   }
@@ -160,6 +160,23 @@ interface Batch {
 
 let open: Batch | undefined;
 
+/** Batch writes this isolate has started and not finished. */
+const inFlight = new Set<Promise<void>>();
+
+function track(write: Promise<void>): void {
+  inFlight.add(write);
+  void write.finally(() => inFlight.delete(write));
+}
+
+/**
+ * Resolves once every batch this isolate has opened is written, the log line included. The Worker
+ * never needs it (`waitUntil` keeps the isolate alive); a test run does, so that no write (and no
+ * console call) is still under way when a test file ends and its runner goes away.
+ */
+export async function auditWritesSettled(): Promise<void> {
+  while (inFlight.size > 0) await Promise.all(inFlight);
+}
+
 function enqueue(env: Env, ctx: ExecutionContext, records: AuditRecord[]): void {
   const joined = open;
   if (joined && joined.env === env && joined.records.length < MAX_BATCH_RECORDS) {
@@ -168,12 +185,12 @@ function enqueue(env: Env, ctx: ExecutionContext, records: AuditRecord[]): void 
   }
   const created: Batch = { env, records: [...records] };
   open = created;
-  ctx.waitUntil(
-    new Promise<void>((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(() => {
-      if (open === created) open = undefined;
-      return writeRecords(env, created.records);
-    }),
-  );
+  const write = new Promise<void>((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(() => {
+    if (open === created) open = undefined;
+    return writeRecords(env, created.records);
+  });
+  track(write);
+  ctx.waitUntil(write);
 }
 
 /** Writes `records` to their days' shards. Resolves in every case: a failure is logged, never thrown. */
