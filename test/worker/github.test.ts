@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createGithubAdapter, nextPageLink } from '../../src/upstream/github';
 import { UPSTREAM_TIMEOUT_MS, UpstreamError } from '../../src/upstream/types';
 import { GITHUB_API, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEB, ORG_ON_PAGE_2 } from './fixtures/github.ts';
-import { cookieFrom, McpWire, pkcePair, registerClient, tokenRequest, workerWithEnv, type RegisteredClient } from './helpers';
+import { cookieFrom, liveCookies, McpWire, pkcePair, registerClient, tokenRequest, workerWithEnv, type RegisteredClient } from './helpers';
 
 function githubEnv(extra: Record<string, string> = {}): Env {
   return { ...env, UPSTREAM: 'github', GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_BASE_URL: GITHUB_WEB, GITHUB_API_URL: GITHUB_API, ...extra } as unknown as Env;
@@ -53,15 +53,6 @@ async function grantedScopes(variant: Env, login: string): Promise<string[]> {
   const exchanged = await tokenRequest(client, { grant_type: 'authorization_code', code, redirect_uri: client.redirect_uris[0] as string, code_verifier: verifier });
   expect(exchanged.status).toBe(200);
   return (await exchanged.json<{ scope: string }>()).scope.split(' ').sort();
-}
-
-/** Every cookie a response sets and does not expire, as a browser would send them back. */
-function liveCookies(response: Response): string {
-  return response.headers
-    .getSetCookie()
-    .filter((cookie) => !/max-age=0\b/i.test(cookie))
-    .map((cookie) => cookie.split(';')[0])
-    .join('; ');
 }
 
 describe('GitHub sign-in', () => {

@@ -43,6 +43,15 @@ export function cookieFrom(response: Response): string {
   return cookie;
 }
 
+/** Every cookie a response sets and does not expire, as a browser sends them back. */
+export function liveCookies(response: Response): string {
+  return response.headers
+    .getSetCookie()
+    .filter((cookie) => !/max-age=0\b/i.test(cookie))
+    .map((cookie) => cookie.split(';')[0])
+    .join('; ');
+}
+
 export interface RegisteredClient {
   client_id: string;
   client_secret?: string;

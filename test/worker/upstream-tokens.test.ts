@@ -15,20 +15,11 @@ import { missingUpstreamScope, upstreamApiFor } from '../../src/upstream/api';
 import { DevIdp } from './dev-idp';
 import { expireGithubToken, GITHUB_API, GITHUB_APP_CLIENT_ID, GITHUB_APP_CLIENT_SECRET, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEB, githubStats, revokeGithubAuthorization } from './fixtures/github.ts';
 import { VAULT_IDP_ACCESS_TOKEN_TTL_SECONDS } from './provided-context.ts';
-import { CALLBACK, McpWire, ORIGIN, pkcePair, registerClient, tokenRequest, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
+import { CALLBACK, liveCookies, McpWire, ORIGIN, pkcePair, registerClient, tokenRequest, worker, workerWithEnv, type RegisteredClient, type TokenResponse } from './helpers';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** Every cookie a response sets and does not expire, as a browser sends them back. */
-function liveCookies(response: Response): string {
-  return response.headers
-    .getSetCookie()
-    .filter((cookie) => !/max-age=0\b/i.test(cookie))
-    .map((cookie) => cookie.split(';')[0])
-    .join('; ');
-}
 
 interface Connected {
   client: RegisteredClient;
