@@ -54,8 +54,12 @@ export interface AuditReasons {
     | 'registration_closed'
     | 'console_denied';
   /** `ok`; `tool_error`: the tool answered isError; the rest were refused or failed before or while running it. */
-  /** `upstream_*`: the tool could not act upstream as the user (../upstream/api.ts): sign-in lost (the grant is ended), upstream down, or refused by configuration. */
-  'tool.call': 'ok' | 'tool_error' | 'invalid_arguments' | 'insufficient_scope' | 'unknown_tool' | 'exception' | 'upstream_sign_in_lost' | 'upstream_unavailable' | 'upstream_refused';
+  /**
+   * `upstream_*`: the tool could not act upstream as the user (../upstream/api.ts): sign-in lost (the
+   * grant is ended), a permission the user must grant by authorizing again (a 403 step-up), upstream
+   * down, or refused by configuration.
+   */
+  'tool.call': 'ok' | 'tool_error' | 'invalid_arguments' | 'insufficient_scope' | 'unknown_tool' | 'exception' | 'upstream_sign_in_lost' | 'upstream_step_up' | 'upstream_unavailable' | 'upstream_refused';
 }
 
 export type AuditEventType = keyof AuditReasons;

@@ -10,7 +10,7 @@ describe('offeredScopes', () => {
   it('offers the upstream tools\' scopes only with that upstream and UPSTREAM_TOKENS on', () => {
     expect(OFFERED).toEqual(['profile', 'notes:read', 'notes:write']);
     expect(offeredScopes({ upstream: { kind: 'oidc' }, upstreamTokens: { enabled: true } })).toEqual(['profile', 'notes:read', 'notes:write', 'upstream:userinfo']);
-    expect(offeredScopes({ upstream: { kind: 'github' }, upstreamTokens: { enabled: true } })).toEqual(['profile', 'notes:read', 'notes:write', 'github:profile', 'github:repos']);
+    expect(offeredScopes({ upstream: { kind: 'github' }, upstreamTokens: { enabled: true } })).toEqual(['profile', 'notes:read', 'notes:write', 'github:profile', 'github:repos', 'github:orgs']);
     expect(offeredScopes({ upstream: { kind: 'github' }, upstreamTokens: { enabled: false } })).toEqual(['profile', 'notes:read', 'notes:write']);
   });
 });

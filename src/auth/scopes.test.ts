@@ -3,7 +3,7 @@ import { ALL_SCOPES, expandScopes, hasScopes, isScope } from './scopes';
 
 describe('scope catalogue', () => {
   it('has the notes scopes, then one scope per upstream tool, in that order', () => {
-    expect(ALL_SCOPES).toEqual(['profile', 'notes:read', 'notes:write', 'upstream:userinfo', 'github:profile', 'github:repos']);
+    expect(ALL_SCOPES).toEqual(['profile', 'notes:read', 'notes:write', 'upstream:userinfo', 'github:profile', 'github:repos', 'github:orgs']);
   });
 
   it('knows its own scopes and nothing inherited from Object', () => {

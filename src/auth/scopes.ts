@@ -25,6 +25,7 @@ export const SCOPES = {
   'upstream:userinfo': { description: 'Read your profile from your identity provider, as you', implies: [], upstream: 'oidc' },
   'github:profile': { description: 'Read your GitHub profile, as you', implies: [], upstream: 'github' },
   'github:repos': { description: 'List your GitHub repositories, as you (read-only)', implies: [], upstream: 'github' },
+  'github:orgs': { description: 'List the GitHub organisations you belong to, as you', implies: [], upstream: 'github' },
 } as const satisfies Record<string, { description: string; implies: readonly string[]; upstream?: UpstreamKind }>;
 
 export type Scope = keyof typeof SCOPES;

@@ -41,14 +41,15 @@ export const streamableHttpHandler = {
       const refused = stepUpChallenge(body.parsed, ctx, auth, env);
       if (refused) return refused;
     }
-    const call = { auth, env };
+    // A lone tools/call may be answered with a step-up (HTTP 403) instead of its result; a batch cannot.
+    const call: StatelessCall = { auth, env, stepUp: { wanted: isJSONRPCRequest(body?.parsed) && (body?.parsed as { method?: unknown }).method === 'tools/call' } };
     // A POST that is not JSON, left unread: the SDK answers 415 before classifying anything.
     if (request.method === 'POST' && !body) return modernMcp.fetch(request, { authInfo: authInfoFor(call, ctx) });
     if (await isLegacyRequest(request, body?.parsed, { maxRequestBodySize: MAX_MCP_REQUEST_BYTES })) {
       if (loadConfig(env).mcpTransport === 'mcp-agent') return agentSession(request, env, ctx, auth, body?.text);
-      return serveLegacyStateless(request, call, body?.parsed);
+      return withStepUp(await serveLegacyStateless(request, call, body?.parsed), call, ctx);
     }
-    return modernMcp.fetch(request, { authInfo: authInfoFor(call, ctx), ...(body && { parsedBody: body.parsed }) });
+    return withStepUp(await modernMcp.fetch(request, { authInfo: authInfoFor(call, ctx), ...(body && { parsedBody: body.parsed }) }), call, ctx);
   },
 };
 
@@ -89,6 +90,18 @@ async function agentSession(request: Request, env: Env, ctx: McpContext, auth: R
   // answer with an id bound to this user.
   const namespace = withSessionId(env.MCP_OBJECT, await newBoundSessionId(sessionSecret, auth.user.userId));
   return asJsonRpcError(await agentStreamableHttp.fetch(forwarded, { MCP_OBJECT: namespace }, ctx));
+}
+
+/**
+ * The answer to a lone `tools/call` whose tool found an upstream permission missing that authorizing
+ * again would grant: HTTP 403 with the step-up challenge naming what the tool needs (MCP
+ * authorization, "Scope Challenge Handling"), in place of the tool's error result.
+ */
+function withStepUp(response: Response, call: StatelessCall, ctx: McpContext): Response {
+  const need = call.stepUp?.need;
+  if (!need) return response;
+  void response.body?.cancel();
+  return insufficientScope(ctx.auth, [...need.scopes], need.message);
 }
 
 function authInfoFor(call: StatelessCall, ctx: McpContext) {

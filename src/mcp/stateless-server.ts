@@ -21,12 +21,17 @@
 import { createMcpHandler, ProtocolError, Server, WebStandardStreamableHTTPServerTransport, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { RequestAuth } from './request-auth';
 import { SERVER_INFO, SERVER_INSTRUCTIONS } from './server-info';
-import { callToolAs, listToolsFor, ToolCallRefusal } from './tool-calls';
+import { callToolAs, listToolsFor, ToolCallRefusal, type StepUpHandler } from './tool-calls';
 
 /** What one request's server is built from. */
 export interface StatelessCall {
   auth: RequestAuth;
   env: Env;
+  /**
+   * Set by the route for a request that is one JSON-RPC request (no batch), where a tool's step-up
+   * can become the HTTP answer (./tool-calls.ts, StepUpHandler); the tool call fills it in.
+   */
+  stepUp?: { wanted: boolean; need?: Parameters<StepUpHandler>[0] };
 }
 
 /**
@@ -59,12 +64,17 @@ function callFrom(authInfo: AuthInfo | undefined): StatelessCall {
 }
 
 /** A fresh server for one request, serving the shared tool catalogue as `call.auth`. */
-export function createStatelessServer({ auth, env }: StatelessCall): Server {
+export function createStatelessServer(call: StatelessCall): Server {
+  const { auth, env } = call;
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: SERVER_INSTRUCTIONS });
   server.setRequestHandler('tools/list', async () => ({ tools: listToolsFor(auth) }));
   server.setRequestHandler('tools/call', async (request) => {
     try {
-      return await callToolAs(auth, env, request.params);
+      return await callToolAs(auth, env, request.params, (need) => {
+        if (!call.stepUp?.wanted) return false;
+        call.stepUp.need ??= need;
+        return true;
+      });
     } catch (error) {
       if (error instanceof ToolCallRefusal) throw new ProtocolError(error.code, error.message, error.data);
       throw error;

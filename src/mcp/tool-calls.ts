@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { recordToolCall } from '../audit/hooks';
 import { endGrantForReauthorization, UpstreamAccessError, upstreamApiFor } from '../upstream/api';
-import { hasScopes } from '../auth/scopes';
+import { hasScopes, type Scope } from '../auth/scopes';
 import type { RequestAuth } from './request-auth';
 import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { findTool, TOOLS } from './tools';
@@ -87,7 +87,15 @@ export function listToolsFor(auth: RequestAuth): ToolListing[] {
  * Every call is recorded in the audit trail: the tool's name, outcome and duration, never its
  * arguments or result (an unknown tool's name is the caller's text, so it is recorded as `unknown`).
  */
-export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: unknown; arguments?: unknown }): Promise<ToolResult> {
+/**
+ * How the caller can answer a step-up (an upstream permission the configuration asks for but this
+ * sign-in lacks): the stateless /mcp route, for a lone `tools/call`, answers HTTP 403
+ * `insufficient_scope` instead of the result. It returns false where no status can be sent (a batch,
+ * /sse), and the grant is ended instead, so the client authorizes again all the same.
+ */
+export type StepUpHandler = (stepUp: { tool: string; scopes: readonly Scope[]; message: string }) => boolean;
+
+export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: unknown; arguments?: unknown }, onStepUp?: StepUpHandler): Promise<ToolResult> {
   const startedAt = Date.now();
   const tool = findTool(params.name);
   if (!tool) {
@@ -109,7 +117,7 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
   try {
     result = boundedResult(tool, await tool.run(args.data, { auth, env, upstream: upstreamApiFor(auth, env) }));
   } catch (error) {
-    if (error instanceof UpstreamAccessError) return upstreamFailure(auth, env, tool, error, startedAt);
+    if (error instanceof UpstreamAccessError) return upstreamFailure(auth, env, tool, error, startedAt, onStepUp);
     recordToolCall(auth, env, tool.name, 'exception', startedAt);
     throw error;
   }
@@ -121,12 +129,17 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
  * A tool that could not act upstream as the user: an isError result that says what happened and what
  * to do. When only a new sign-in helps, the grant is ended first, so the client's next request gets
  * 401 and it takes the user through authorization again (MCP authorization: a client that gets 401
- * re-authorizes); the result tells the user why.
+ * re-authorizes); the result tells the user why. A missing upstream permission that authorizing
+ * again would add is a step-up where the caller can answer one ({@link StepUpHandler}).
  */
-async function upstreamFailure(auth: RequestAuth, env: Env, tool: ToolDefinition, error: UpstreamAccessError, startedAt: number): Promise<ToolResult> {
+async function upstreamFailure(auth: RequestAuth, env: Env, tool: ToolDefinition, error: UpstreamAccessError, startedAt: number, onStepUp: StepUpHandler | undefined): Promise<ToolResult> {
   console.warn(JSON.stringify({ event: 'upstream_access_failed', tool: tool.name, problem: error.problem, reason: error.reason }));
-  if (error.problem === 'reauthorize') await endGrantForReauthorization(auth, env, error.reason);
-  const reason = error.problem === 'reauthorize' ? 'upstream_sign_in_lost' : error.problem === 'unavailable' ? 'upstream_unavailable' : 'upstream_refused';
+  if (error.problem === 'step_up' && onStepUp?.({ tool: tool.name, scopes: tool.scopes, message: error.userMessage })) {
+    recordToolCall(auth, env, tool.name, 'upstream_step_up', startedAt);
+    return toolError(error.userMessage);
+  }
+  if (error.problem === 'reauthorize' || error.problem === 'step_up') await endGrantForReauthorization(auth, env, error.reason);
+  const reason = error.problem === 'unavailable' ? 'upstream_unavailable' : error.problem === 'refused' ? 'upstream_refused' : 'upstream_sign_in_lost';
   recordToolCall(auth, env, tool.name, reason, startedAt);
   return toolError(error.userMessage);
 }

@@ -21,11 +21,12 @@ import type { VaultRef } from './vault-ref';
  * Why a tool could not act upstream. `userMessage` is for the user and the model: what happened and
  * what to do. `reauthorize`: only a new sign-in helps (this server then ends the grant);
  * `unavailable`: try again later; `refused`: this server will not send the token there, or the
- * upstream lacks a right that no sign-in can give under the current configuration.
+ * upstream lacks a right that no sign-in can give under the current configuration; `step_up`: the
+ * upstream lacks a right the configuration asks for now, so authorizing again (a step-up) gets it.
  */
 export class UpstreamAccessError extends Error {
   constructor(
-    readonly problem: 'reauthorize' | 'unavailable' | 'refused',
+    readonly problem: 'reauthorize' | 'step_up' | 'unavailable' | 'refused',
     readonly userMessage: string,
     /** Stable, for the log and the audit trail. */
     readonly reason: string,
@@ -127,13 +128,14 @@ export function upstreamApiFor(auth: RequestAuth, env: Env): UpstreamApi {
       if (missing !== undefined) {
         await response.body?.cancel();
         const configured = adapter().scopes;
-        const wanted = missing === '' ? undefined : missing;
-        if (wanted !== undefined && !configured.includes(wanted)) {
-          const setting = config.upstream.kind === 'github' ? 'GITHUB_SCOPES' : 'OIDC_SCOPES';
-          throw new UpstreamAccessError('refused', `${idpName} needs the "${wanted}" permission for this, which this server does not ask for. An administrator can add it to ${setting}.`, 'upstream_scope_not_configured');
+        const setting = config.upstream.kind === 'github' ? 'GITHUB_SCOPES' : 'OIDC_SCOPES';
+        const asked = missing.oneOf ? missing.scopes.find((scope) => configured.includes(scope)) : missing.scopes.every((scope) => configured.includes(scope)) ? missing.scopes.join(' ') : undefined;
+        if (asked === undefined) {
+          const named = missing.scopes.map((scope) => `"${scope}"`).join(missing.oneOf ? ' or ' : ' and ');
+          throw new UpstreamAccessError('refused', `${idpName} needs the ${named} permission for this, which this server does not ask for. An administrator can add it to ${setting}.`, 'upstream_scope_not_configured');
         }
         // The configuration asks for it now, but this sign-in predates that: a new one will carry it.
-        throw new UpstreamAccessError('reauthorize', reauthorizeMessage(idpName, `${idpName} has not given this server the${wanted ? ` "${wanted}"` : ''} permission this needs.`), 'upstream_scope_missing');
+        throw new UpstreamAccessError('step_up', `${idpName} has not given this server the "${asked}" permission this needs: authorize this app again to grant it, then retry.`, 'upstream_scope_missing');
       }
       return response;
     },
@@ -155,25 +157,35 @@ function reauthorizeMessage(idpName: string, why: string): string {
   return `${why} This connection has been ended: reconnect this app to sign in with ${idpName === 'GitHub' ? 'GitHub' : 'your identity provider'} again, then retry.`;
 }
 
+/** What an upstream says a request lacks: every one of `scopes`, or (`oneOf`) any one of them. */
+export interface MissingUpstreamScope {
+  scopes: string[];
+  oneOf: boolean;
+}
+
 /**
- * The scope the upstream says this request lacks: `''` when it says one is missing without naming
- * it, undefined when it does not say so.
- * - RFC 6750 §3.1: 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`.
- * - GitHub ("Scopes for OAuth apps"): `X-Accepted-OAuth-Scopes` lists what the endpoint accepts and
- *   `X-OAuth-Scopes` what the token has; a 403 or 404 where they share nothing is a missing scope.
+ * The upstream permission this answer says is missing, or undefined when it does not say so.
+ * - RFC 6750 §3.1: 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`, the
+ *   scopes the request needs (those of them the token was granted are left out, when known).
+ * - GitHub, for OAuth app tokens ("Scopes for OAuth apps"): `X-Accepted-OAuth-Scopes` lists the
+ *   scopes the endpoint accepts, any one of which will do, and `X-OAuth-Scopes` those the token has;
+ *   a 403 or 404 where they share nothing (after GitHub's scope hierarchy) is a missing scope. GitHub
+ *   App tokens carry permissions, not scopes, and no `X-OAuth-Scopes`: nothing is read from them.
  */
-export function missingUpstreamScope(response: Response, granted: readonly string[] | undefined): string | undefined {
+export function missingUpstreamScope(response: Response, granted: readonly string[] | undefined): MissingUpstreamScope | undefined {
   if (response.status === 403) {
     const challenge = response.headers.get('WWW-Authenticate') ?? '';
     if (/\berror\s*=\s*"?insufficient_scope"?/i.test(challenge)) {
-      const scope = /\bscope\s*=\s*"([^"]*)"/i.exec(challenge)?.[1] ?? '';
-      return scope.split(' ').find((name) => name !== '' && !(granted ?? []).includes(name)) ?? scope.split(' ')[0] ?? '';
+      const needed = (/\bscope\s*=\s*"([^"]*)"/i.exec(challenge)?.[1] ?? '').split(' ').filter(Boolean);
+      const lacking = needed.filter((scope) => !(granted ?? []).includes(scope));
+      return { scopes: lacking.length > 0 ? lacking : needed, oneOf: false };
     }
   }
-  if (response.status === 403 || response.status === 404) {
+  const held = response.headers.get('X-OAuth-Scopes');
+  if ((response.status === 403 || response.status === 404) && held !== null) {
     const accepted = splitScopes(response.headers.get('X-Accepted-OAuth-Scopes'));
-    const held = response.headers.has('X-OAuth-Scopes') ? splitScopes(response.headers.get('X-OAuth-Scopes')) : [...(granted ?? [])];
-    if (accepted.length > 0 && !accepted.some((scope) => held.includes(scope))) return accepted[0];
+    const heldScopes = withGithubImplied(splitScopes(held));
+    if (accepted.length > 0 && !accepted.some((scope) => heldScopes.includes(scope))) return { scopes: accepted, oneOf: true };
   }
   return undefined;
 }
@@ -190,8 +202,14 @@ const GITHUB_SCOPE_IMPLIES: Record<string, readonly string[]> = {
 };
 
 function splitScopes(header: string | null): string[] {
-  const scopes = (header ?? '').split(/[\s,]+/).filter(Boolean);
-  return [...new Set(scopes.flatMap((scope) => [scope, ...(GITHUB_SCOPE_IMPLIES[scope] ?? []), ...(GITHUB_SCOPE_IMPLIES[GITHUB_SCOPE_IMPLIES[scope]?.[0] ?? ''] ?? [])]))];
+  return (header ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+/** `scopes` and every scope they include (GitHub's hierarchy is two levels deep at most). */
+function withGithubImplied(scopes: readonly string[]): string[] {
+  const all = new Set(scopes);
+  for (let round = 0; round < 2; round++) for (const scope of [...all]) for (const implied of GITHUB_SCOPE_IMPLIES[scope] ?? []) all.add(implied);
+  return [...all];
 }
 
 /**

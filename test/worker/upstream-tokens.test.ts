@@ -103,7 +103,7 @@ async function vaultIdOf(tokens: TokenResponse): Promise<string> {
 describe('upstream tokens with GitHub (on by default)', () => {
   it('offers the GitHub tools\' scopes, and says on the consent page what GitHub will be asked for', async () => {
     const metadata = await workerWithEnv(githubEnv(), '/.well-known/oauth-protected-resource/mcp');
-    expect((await metadata.json<{ scopes_supported: string[] }>()).scopes_supported).toEqual(['profile', 'notes:read', 'notes:write', 'github:profile', 'github:repos']);
+    expect((await metadata.json<{ scopes_supported: string[] }>()).scopes_supported).toEqual(['profile', 'notes:read', 'notes:write', 'github:profile', 'github:repos', 'github:orgs']);
     const { consent } = await connect(githubEnv({ GITHUB_SCOPES: 'repo' }), ['github:profile'], githubBrowser());
     const asked = consent.slice(consent.indexOf('id="upstream-scopes"'));
     expect(asked).toContain('Next, you will sign in with GitHub, which will be asked to let this server:');
@@ -313,7 +313,7 @@ describe('upstream.fetch, the capability tools get', () => {
     expect((await upstream.fetch(`${idp.issuer}/api/me`)).status).toBe(200);
   });
 
-  it('an upstream scope the configuration does not ask for is the administrator\'s to add; one it asks for now means signing in again', async () => {
+  it('an upstream scope the configuration does not ask for is the administrator\'s to add; one it asks for now is a step-up', async () => {
     const idp = refreshingIdp();
     const { tokens, client } = await connect(idp.env, ['upstream:userinfo'], (location) => idp.signIn(location, 'alice'));
     const auth = await requestAuthOf(idp.env, tokens, client.client_id);
@@ -324,7 +324,46 @@ describe('upstream.fetch, the capability tools get', () => {
       userMessage: 'Your identity provider needs the "groups" permission for this, which this server does not ask for. An administrator can add it to OIDC_SCOPES.',
     });
     const reconfigured = { ...idp.env, OIDC_SCOPES: 'openid email profile offline_access groups' } as Env;
-    await expect(upstreamApiFor(auth, reconfigured).fetch(`${idp.issuer}/api/groups`)).rejects.toMatchObject({ problem: 'reauthorize', reason: 'upstream_scope_missing' });
+    await expect(upstreamApiFor(auth, reconfigured).fetch(`${idp.issuer}/api/groups`)).rejects.toMatchObject({
+      problem: 'step_up',
+      reason: 'upstream_scope_missing',
+      userMessage: 'Your identity provider has not given this server the "groups" permission this needs: authorize this app again to grant it, then retry.',
+    });
+  });
+});
+
+describe('a GitHub permission the sign-in lacks (github_orgs needs read:org)', () => {
+  it('not asked for by the configuration: a tool error naming the setting; the connection stays', async () => {
+    const { wire } = await connect(githubEnv(), ['github:orgs'], githubBrowser('octocat'));
+    const result = await call(wire, 'github_orgs');
+    expect(result.isError).toBe(true);
+    expect(result.content?.[0]?.text).toBe('GitHub needs the "admin:org" or "read:org" or "user" or "write:org" permission for this, which this server does not ask for. An administrator can add it to GITHUB_SCOPES.');
+    expect((await wire.request('tools/list')).status).toBe(200);
+  });
+
+  it('asked for since the user signed in: HTTP 403 insufficient_scope (a step-up), the grant kept; authorizing again grants it', async () => {
+    const before = githubEnv();
+    const { tokens } = await connect(before, ['github:orgs'], githubBrowser('octocat'));
+    // The operator adds read:org; this sign-in's GitHub token predates it.
+    const after = githubEnv({ GITHUB_SCOPES: 'read:org' });
+    const stale = new McpWire(tokens.access_token, '/mcp', { env: after });
+    await stale.initialize();
+    const stepUp = await stale.callTool('github_orgs');
+    expect(stepUp.status).toBe(403);
+    const challenge = stepUp.headers.get('WWW-Authenticate') ?? '';
+    expect(challenge).toContain('error="insufficient_scope"');
+    expect(challenge).toContain('scope="github:orgs"');
+    expect(challenge).toContain('authorize this app again to grant it');
+    // Not an ended grant: everything else still works while the user decides.
+    expect((await stale.request('tools/list')).status).toBe(200);
+    // In a batch no status can be sent for one call: the tool's error result, and the grant is ended
+    // instead, so the client authorizes again all the same.
+    const batch = await stale.post([stale.message('tools/call', { name: 'github_orgs', arguments: {} })]);
+    expect(batch.status).toBe(200);
+    expect(await batch.text()).toContain('authorize this app again to grant it');
+    expect((await stale.request('tools/list')).status).toBe(401);
+    const again = await connect(after, ['github:orgs'], githubBrowser('octocat'));
+    expect(await call(again.wire, 'github_orgs')).toMatchObject({ structuredContent: { organisations: [{ login: 'acme' }] } });
   });
 });
 
@@ -355,21 +394,21 @@ describe('refreshing GitHub App user tokens (they expire; OAuth app tokens do no
 });
 
 describe('missingUpstreamScope', () => {
-  it('reads RFC 6750 insufficient_scope challenges', () => {
-    const response = new Response(null, { status: 403, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="openid groups"' } });
-    expect(missingUpstreamScope(response, ['openid', 'email'])).toBe('groups');
+  it('reads RFC 6750 insufficient_scope challenges: every scope named, less those the token has', () => {
+    const response = new Response(null, { status: 403, headers: { 'WWW-Authenticate': 'Bearer realm="idp", error="insufficient_scope", scope="openid groups"' } });
+    expect(missingUpstreamScope(response, ['openid', 'email'])).toEqual({ scopes: ['groups'], oneOf: false });
   });
 
-  it('reads GitHub\'s X-Accepted-OAuth-Scopes against X-OAuth-Scopes, with GitHub\'s scope hierarchy', () => {
-    const refused = new Response(null, { status: 403, headers: { 'X-Accepted-OAuth-Scopes': 'read:org', 'X-OAuth-Scopes': 'read:user, user:email' } });
-    expect(missingUpstreamScope(refused, undefined)).toBe('read:org');
-    const implied = new Response(null, { status: 403, headers: { 'X-Accepted-OAuth-Scopes': 'read:org', 'X-OAuth-Scopes': 'admin:org' } });
+  it('reads GitHub\'s X-Accepted-OAuth-Scopes (any one will do) against X-OAuth-Scopes, with GitHub\'s scope hierarchy', () => {
+    const refused = new Response(null, { status: 403, headers: { 'X-Accepted-OAuth-Scopes': 'admin:org, read:org, user, write:org', 'X-OAuth-Scopes': 'read:user, user:email' } });
+    expect(missingUpstreamScope(refused, undefined)).toEqual({ scopes: ['admin:org', 'read:org', 'user', 'write:org'], oneOf: true });
+    const implied = new Response(null, { status: 404, headers: { 'X-Accepted-OAuth-Scopes': 'read:org', 'X-OAuth-Scopes': 'admin:org' } });
     expect(missingUpstreamScope(implied, undefined)).toBeUndefined();
   });
 
-  it('says nothing of an answer that does not name a missing scope', () => {
+  it('says nothing of an answer that does not name a missing scope, nor of GitHub App tokens (no X-OAuth-Scopes)', () => {
     expect(missingUpstreamScope(new Response(null, { status: 403 }), ['repo'])).toBeUndefined();
     expect(missingUpstreamScope(new Response(null, { status: 200, headers: { 'X-Accepted-OAuth-Scopes': 'repo', 'X-OAuth-Scopes': '' } }), [])).toBeUndefined();
+    expect(missingUpstreamScope(new Response(null, { status: 404, headers: { 'X-Accepted-OAuth-Scopes': 'repo' } }), [])).toBeUndefined();
   });
 });
-

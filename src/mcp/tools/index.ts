@@ -1,6 +1,6 @@
 import type { ToolDefinition } from './define';
 import { notesAdd, notesDelete, notesList } from './notes';
-import { githubProfile, githubRepos, upstreamUserinfo } from './upstream';
+import { githubOrgs, githubProfile, githubRepos, upstreamUserinfo } from './upstream';
 import { whoami } from './whoami';
 
 /**
@@ -8,7 +8,7 @@ import { whoami } from './whoami';
  * The entries differ in their input shapes; each one was type-checked by defineTool, and the
  * tool server validates arguments against `inputSchema` before calling `run`.
  */
-export const TOOLS: readonly ToolDefinition[] = [whoami, notesAdd, notesList, notesDelete, upstreamUserinfo, githubProfile, githubRepos] as readonly ToolDefinition[];
+export const TOOLS: readonly ToolDefinition[] = [whoami, notesAdd, notesList, notesDelete, upstreamUserinfo, githubProfile, githubRepos, githubOrgs] as readonly ToolDefinition[];
 
 export function findTool(name: unknown): ToolDefinition | undefined {
   return TOOLS.find((tool) => tool.name === name);

@@ -95,6 +95,24 @@ export const githubRepos = defineTool({
   },
 });
 
+export const githubOrgs = defineTool({
+  name: 'github_orgs',
+  title: 'GitHub organisations',
+  description:
+    'Lists the GitHub organisations you belong to (at most 100), read from GitHub as you. GitHub answers this only with its "read:org" permission, which the server asks for when configured to (GITHUB_SCOPES).',
+  inputSchema: {},
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  scopes: ['github:orgs'],
+  async run(_args, { upstream }) {
+    // Without read:org GitHub answers 403 naming it: upstream.fetch turns that into the right failure
+    // (an administrator's setting, or a step-up when the configuration asks for it now).
+    const read = await jsonOrError(await upstream.fetch(`${upstream.githubApiBase()}/user/orgs?per_page=100`, { headers: GITHUB_HEADERS }), 'GitHub');
+    if ('error' in read) return read.error;
+    if (!Array.isArray(read.body)) return toolError('GitHub sent something other than a list of organisations.');
+    return toolJson({ organisations: read.body.map((org: unknown) => ({ login: field(org, 'login'), description: field(org, 'description') ?? null })) });
+  },
+});
+
 export const upstreamUserinfo = defineTool({
   name: 'upstream_userinfo',
   title: 'Profile at your identity provider',
