@@ -14,6 +14,7 @@ import { offeredScopes } from './auth/scopes';
 import type { Config } from './config';
 import { MCP_PATH, SSE_PATH } from './mcp/paths';
 import { legacySseHandler, streamableHttpHandler } from './mcp/routes';
+import { keepUpstreamTokensAlive, retentionSeconds } from './upstream/vault';
 
 export const AUTHORIZE_PATH = '/authorize';
 export const TOKEN_PATH = '/token';
@@ -56,8 +57,13 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     allowPrivateUseRedirectUris: config.allowPrivateUseRedirectUris,
     clientIdMetadataDocumentEnabled: true,
     clientRegistrationCallback: ({ clientMetadata }) => registrationRefusal(clientMetadata),
-    // Changes nothing: records the code exchange or refresh in the audit trail once it succeeds.
-    tokenExchangeCallback: recordTokenExchange,
+    // Changes nothing: records the code exchange or refresh in the audit trail once it succeeds, and
+    // on a refresh keeps the grant's upstream tokens (if any) as long as the grant now lives.
+    async tokenExchangeCallback(options) {
+      recordTokenExchange(options);
+      if (options.grantType === 'refresh_token') await keepUpstreamTokensAlive(options.env, options.props, retentionSeconds(config));
+      return undefined;
+    },
     onError({ code, status, internal }) {
       // The wire answer stays generic (RFC 6749 §5.2); the exact failed check goes to the log.
       // `internal` never carries a secret or token (library guarantee), but `detail` may hold a

@@ -22,7 +22,7 @@ import type { Config, UpstreamConfig } from '../config';
 import { createGithubAdapter } from './github';
 import { createOidcAdapter } from './oidc';
 import { UpstreamError, type UpstreamAdapter, type UpstreamTokens } from './types';
-import { VAULT_ID_PATTERN, type VaultRef } from './vault-ref';
+import { isVaultRef, VAULT_ID_PATTERN, type VaultRef } from './vault-ref';
 
 export { isVaultRef, newVaultRef, type VaultRef } from './vault-ref';
 
@@ -111,10 +111,15 @@ export class UpstreamTokenVault extends DurableObject<Env> {
     if (!tokens.refreshToken) {
       return gone(refused ? 'access_token_refused' : 'access_token_expired', 'The upstream sign-in has expired and cannot be renewed without you.');
     }
-    this.refreshing ??= this.refresh(ref, { ...tokens, refreshToken: tokens.refreshToken }, entry.generation, options.upstream).finally(() => {
+    this.refreshing ??= this.refresh(ref, { ...tokens, refreshToken: tokens.refreshToken }, entry.generation, options).finally(() => {
       this.refreshing = undefined;
     });
     return this.refreshing;
+  }
+
+  /** Moves the deletion alarm out again: the grant is in use (its client refreshed), though no tool has called upstream lately. */
+  async touch(keepSeconds: number): Promise<void> {
+    if ((await this.ctx.storage.get(ENTRY_KEY)) !== undefined) await this.ctx.storage.setAlarm(Date.now() + keepSeconds * 1000);
   }
 
   /** Deletes the tokens (the grant was revoked). */
@@ -127,10 +132,10 @@ export class UpstreamTokenVault extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
   }
 
-  private async refresh(ref: VaultRef, tokens: UpstreamTokens & { refreshToken: string }, generation: number, upstream: UpstreamConfig): Promise<VaultAccess> {
+  private async refresh(ref: VaultRef, tokens: UpstreamTokens & { refreshToken: string }, generation: number, options: AccessOptions): Promise<VaultAccess> {
     let fresh: UpstreamTokens;
     try {
-      fresh = await refresherFor(upstream).refresh(tokens);
+      fresh = await refresherFor(options.upstream).refresh(tokens);
     } catch (error) {
       if (error instanceof UpstreamError && error.reason === 'invalid_grant') {
         // Dead for good: nothing here can be used again, so nothing is kept.
@@ -146,6 +151,8 @@ export class UpstreamTokenVault extends DurableObject<Env> {
     // Stored before anyone is given the new access token: a rotated refresh token is never lost to a
     // caller that is faster than this write.
     await this.write(ref, fresh, generation + 1);
+    // Again, in case forget() ran while the IdP answered: what this wrote must not outlive its grant.
+    await this.ctx.storage.setAlarm(Date.now() + options.retentionSeconds * 1000);
     return { ok: true, accessToken: fresh.accessToken, scopes: fresh.scopes, generation: generation + 1 };
   }
 
@@ -203,6 +210,21 @@ function fromBase64url(value: string): Uint8Array {
 /** The vault object of `ref`. */
 export function vaultFor(env: Pick<Env, 'UPSTREAM_VAULT'>, ref: VaultRef): DurableObjectStub<UpstreamTokenVault> {
   return env.UPSTREAM_VAULT.get(env.UPSTREAM_VAULT.idFromName(ref.id));
+}
+
+/**
+ * On every refresh of a grant's own tokens: keeps its vault as long as the grant, which a refresh
+ * slides forward (REFRESH_TOKEN_IDLE_TTL_SECONDS) even when no tool has used the upstream since.
+ * Never fails the refresh: a vault that could not be touched now is touched at the next one.
+ */
+export async function keepUpstreamTokensAlive(env: Pick<Env, 'UPSTREAM_VAULT'>, props: unknown, keepSeconds: number): Promise<void> {
+  const ref: unknown = typeof props === 'object' && props !== null ? Reflect.get(props, 'upstreamVault') : undefined;
+  if (!isVaultRef(ref)) return;
+  try {
+    await vaultFor(env, ref).touch(keepSeconds);
+  } catch (error) {
+    console.warn(JSON.stringify({ event: 'upstream_vault_touch_failed', message: error instanceof Error ? error.message.slice(0, 200) : String(error) }));
+  }
 }
 
 /** Deletes a grant's upstream tokens, if it has any; never fails the revocation it follows. */

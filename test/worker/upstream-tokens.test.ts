@@ -91,6 +91,12 @@ async function vaultStorage(vaultId: string): Promise<string> {
   return runInDurableObject(stub, async (_instance: UpstreamTokenVault, state) => JSON.stringify([...(await state.storage.list()).entries()]));
 }
 
+/** When the vault object of a grant deletes itself (its alarm), ms. */
+async function vaultAlarm(vaultId: string): Promise<number | null> {
+  const stub = env.UPSTREAM_VAULT.get(env.UPSTREAM_VAULT.idFromName(vaultId));
+  return runInDurableObject(stub, (_instance: UpstreamTokenVault, state) => state.storage.getAlarm());
+}
+
 /** The vault id /callback put in the grant's metadata (in clear, for revocation). */
 async function vaultIdOf(tokens: TokenResponse): Promise<string> {
   const [userId, grantId] = tokens.access_token.split(':');
@@ -123,6 +129,18 @@ describe('upstream tokens with GitHub (on by default)', () => {
     expect(stored).not.toMatch(/gh[our]_/);
     expect(JSON.stringify(profile)).not.toMatch(/gh[our]_/);
     expect(JSON.stringify(tokens)).not.toMatch(/gh[our]_/);
+  });
+
+  it('keeps the vault as long as its grant: every refresh of the client\'s tokens moves its deletion out', async () => {
+    const { tokens, client } = await connect(githubEnv(), ['github:profile'], githubBrowser('octocat'));
+    const vaultId = await vaultIdOf(tokens);
+    const first = await vaultAlarm(vaultId);
+    // 30 days (REFRESH_TOKEN_TTL_SECONDS and the idle TTL by default) from the sign-in.
+    expect(first).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    await sleep(20);
+    const refreshed = await tokenRequest(client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    expect(refreshed.status).toBe(200);
+    expect(await vaultAlarm(vaultId)).toBeGreaterThan(first as number);
   });
 
   it('github_repos pages through the user\'s repositories with a cursor', async () => {
