@@ -6,7 +6,11 @@
  * Levels say what a non-pass costs. `required`: MCP Manager cannot connect or stay connected (such
  * an item FAILs). `recommended`: the spec or other clients want it; MCP Manager works without (it
  * WARNs). `optional`: reported for information.
+ *
+ * Beside the items, a report carries the run's facts (context.ts, DoctorFacts): the same findings as
+ * data, for verdicts and per-client profiles built on top.
  */
+import { initialFacts, type DoctorFacts } from './context.ts';
 
 export type Status = 'pass' | 'warn' | 'fail' | 'skip';
 export type Level = 'required' | 'recommended' | 'optional';
@@ -47,13 +51,15 @@ export const ITEMS = {
 
   'registration.confidential': { step: 'registration', level: 'required', title: 'Registers a confidential client with an HTTPS redirect URI' },
   'registration.public': { step: 'registration', level: 'recommended', title: 'Registers a public client (token_endpoint_auth_method none)' },
-  'registration.unknown-client': { step: 'registration', level: 'recommended', title: 'Unknown client at the token endpoint gets 401 invalid_client' },
+  'registration.unknown-client': { step: 'registration', level: 'recommended', title: 'Unknown client at the token endpoint gets invalid_client (401 after Basic)' },
 
   'authorization.redirect': { step: 'authorization', level: 'required', title: 'Authorization with PKCE S256 returns a code to the redirect URI' },
   'authorization.token': { step: 'authorization', level: 'required', title: 'Code exchanged for tokens' },
+  'authorization.client-auth': { step: 'authorization', level: 'required', title: 'The token endpoint accepts the client authentication it registered' },
   'tokens.token-type': { step: 'authorization', level: 'required', title: 'token_type is Bearer' },
   'tokens.expires-in': { step: 'authorization', level: 'recommended', title: 'expires_in present' },
   'tokens.refresh-token': { step: 'authorization', level: 'required', title: 'refresh_token issued' },
+  'tokens.refresh-advertised': { step: 'authorization', level: 'recommended', title: 'refresh_token advertised exactly when it is issued' },
   'tokens.scope': { step: 'authorization', level: 'recommended', title: 'scope present' },
   'tokens.resource': { step: 'authorization', level: 'recommended', title: 'resource present' },
 
@@ -98,11 +104,23 @@ export interface DoctorReport {
   durationMs: number;
   counts: Record<Status, number>;
   items: ItemResult[];
+  /** The same findings as data (context.ts documents every field). */
+  facts: DoctorFacts;
 }
 
 export class Checklist {
   private readonly results = new Map<ItemId, ItemResult>();
   private blockedReason: string | undefined;
+  private blockedAt: ItemId | undefined;
+  private readonly redact: (text: string) => string;
+
+  /**
+   * `redact` is applied to every detail and fix: a server may echo a secret (a code, a token) in an
+   * error description, and the report is printed without --verbose.
+   */
+  constructor(redact: (text: string) => string = (text) => text) {
+    this.redact = redact;
+  }
 
   pass(id: ItemId, detail: string): void {
     this.record(id, 'pass', detail);
@@ -129,25 +147,40 @@ export class Checklist {
     return this.results.get(id);
   }
 
-  /** Why the run stopped early: every item not reported by then is SKIP with this reason. */
-  block(reason: string): void {
-    this.blockedReason ??= reason;
+  /**
+   * Why the run stopped early: every item not reported by then is SKIP with this reason. `at` is the
+   * item whose result left nothing to go on, when there is one. Only for a real stop; a step that
+   * fails but lets the run go on reports its items and does not block.
+   */
+  block(reason: string, at?: ItemId): void {
+    if (this.blockedReason !== undefined) return;
+    this.blockedReason = reason;
+    this.blockedAt = at;
   }
 
-  report(url: string, started: Date, finished: Date): DoctorReport {
-    const items = ITEM_IDS.map(
-      (id) => this.results.get(id) ?? { id, ...ITEMS[id], status: 'skip' as const, detail: this.blockedReason ?? 'not reached' },
-    );
+  report(url: string, started: Date, finished: Date, facts: DoctorFacts = initialFacts()): DoctorReport {
+    const detail = this.blockedReason === undefined ? 'not reached' : this.redact(this.blockedReason);
+    const items = ITEM_IDS.map((id) => this.results.get(id) ?? { id, ...ITEMS[id], status: 'skip' as const, detail });
     const counts: Record<Status, number> = { pass: 0, warn: 0, fail: 0, skip: 0 };
     for (const item of items) counts[item.status]++;
-    return { schema: 'mcp-doctor/1', url, ok: counts.fail === 0, startedAt: started.toISOString(), durationMs: finished.getTime() - started.getTime(), counts, items };
+    const stopped = this.blockedReason === undefined ? {} : { stoppedBecause: detail, ...(this.blockedAt ? { stoppedAt: this.blockedAt } : {}) };
+    return {
+      schema: 'mcp-doctor/1',
+      url,
+      ok: counts.fail === 0,
+      startedAt: started.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      counts,
+      items,
+      facts: { ...facts, ...stopped },
+    };
   }
 
   private record(id: ItemId, status: Status, detail: string, fix?: string): void {
     // The first verdict stands: a later, more general one must not hide the specific one.
     if (this.results.has(id)) return;
     const { step, level, title } = ITEMS[id];
-    this.results.set(id, { id, step, level, title, status, detail: oneLine(detail), ...(fix && status !== 'pass' ? { fix } : {}) });
+    this.results.set(id, { id, step, level, title, status, detail: oneLine(this.redact(detail)), ...(fix && status !== 'pass' ? { fix: this.redact(fix) } : {}) });
   }
 }
 

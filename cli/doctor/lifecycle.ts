@@ -14,11 +14,19 @@ import { errorMessage, type JsonResponse } from './http.ts';
 import { probeMcp } from './mcp.ts';
 import type { ProtectedResource } from './protected-resource.ts';
 import type { ServerMetadata } from './server-metadata.ts';
-import { clientRequest } from './token-endpoint.ts';
+import { clientRequest, describePresentation } from './token-endpoint.ts';
 
-export async function checkLifecycle(ctx: DoctorContext, resource: ProtectedResource, server: ServerMetadata, authorized: Authorized): Promise<void> {
-  const { checklist, http } = ctx;
+/**
+ * `mcpWorks`: whether the first access token opened an MCP session. When it did not, what the MCP
+ * endpoint says to other tokens proves nothing (it refused the good one too), so the checks that
+ * judge a token by the MCP endpoint are skipped; refresh and revocation at the token endpoint still run.
+ */
+export async function checkLifecycle(ctx: DoctorContext, resource: ProtectedResource, server: ServerMetadata, authorized: Authorized, mcpWorks: boolean): Promise<void> {
+  const { checklist, http, facts } = ctx;
+  const noBaseline = 'the first access token did not open an MCP session either (mcp.initialize): nothing to compare with';
   const { client } = authorized;
+  // How the client authenticated, named when the revocation endpoint refuses it.
+  const as = ` (client authenticated by ${describePresentation(client)})`;
   const refresh = (refreshToken: string) =>
     clientRequest(ctx, server.tokenEndpoint, client, { grant_type: 'refresh_token', refresh_token: refreshToken, resource: resource.resourceIndicator });
 
@@ -41,12 +49,18 @@ export async function checkLifecycle(ctx: DoctorContext, resource: ProtectedReso
       rotated = newRefreshToken !== undefined && newRefreshToken !== firstRefreshToken;
       accessToken = newAccessToken;
       latestRefreshToken = newRefreshToken ?? firstRefreshToken;
+      facts.refreshWorks = true;
       checklist.pass('lifecycle.refresh', `new access token${rotated ? ' and a new refresh token (rotated)' : ''}`);
 
-      const status = await settleStatus(probeMcp(ctx, accessToken));
-      if (status >= 200 && status < 300) checklist.pass('lifecycle.refreshed-token', `initialize with it: HTTP ${status}`);
-      else checklist.fail('lifecycle.refreshed-token', `initialize with it: ${status ? `HTTP ${status}` : 'no answer'}`, 'Accept access tokens issued by a refresh on the MCP endpoint, like the first one.');
+      if (!mcpWorks) {
+        checklist.skip('lifecycle.refreshed-token', noBaseline);
+      } else {
+        const status = await settleStatus(probeMcp(ctx, accessToken));
+        if (status >= 200 && status < 300) checklist.pass('lifecycle.refreshed-token', `initialize with it: HTTP ${status}`);
+        else checklist.fail('lifecycle.refreshed-token', `initialize with it: ${status ? `HTTP ${status}` : 'no answer'}`, 'Accept access tokens issued by a refresh on the MCP endpoint, like the first one.');
+      }
     } else {
+      facts.refreshWorks = false;
       checklist.fail(
         'lifecycle.refresh',
         describeHttpError(answer.status, answer.json, answer.text),
@@ -58,10 +72,12 @@ export async function checkLifecycle(ctx: DoctorContext, resource: ProtectedReso
 
   if (!server.revocationEndpoint) {
     checklist.skip('lifecycle.revoke-access', 'no revocation_endpoint (server.revocation-endpoint)');
+  } else if (!mcpWorks) {
+    checklist.skip('lifecycle.revoke-access', noBaseline);
   } else {
     const answer = await settle(clientRequest(ctx, server.revocationEndpoint, client, { token: accessToken, token_type_hint: 'access_token' }));
     if (answer.status !== 200) {
-      checklist.warn('lifecycle.revoke-access', `revocation answered ${describeHttpError(answer.status, answer.json, answer.text)}`, 'Answer 200 to an RFC 7009 revocation request from the client the token was issued to.');
+      checklist.warn('lifecycle.revoke-access', `revocation answered ${describeHttpError(answer.status, answer.json, answer.text)}${as}`, 'Answer 200 to an RFC 7009 revocation request from the client the token was issued to.');
     } else {
       const status = await settleStatus(probeMcp(ctx, accessToken));
       if (status === 401) checklist.pass('lifecycle.revoke-access', 'revoked (200), then 401');
@@ -97,7 +113,7 @@ export async function checkLifecycle(ctx: DoctorContext, resource: ProtectedReso
     const answer = await settle(refresh(latestRefreshToken));
     const error = isJsonObject(answer.json) ? answer.json.error : undefined;
     if (revoked.status !== 200) {
-      checklist.warn('lifecycle.revoke-refresh', `revocation answered ${describeHttpError(revoked.status, revoked.json, revoked.text)}`, 'Support revoking refresh tokens at the revocation endpoint (RFC 7009 §2: a MUST).');
+      checklist.warn('lifecycle.revoke-refresh', `revocation answered ${describeHttpError(revoked.status, revoked.json, revoked.text)}${as}`, 'Support revoking refresh tokens at the revocation endpoint (RFC 7009 §2: a MUST).');
     } else if (answer.status === 200) {
       checklist.warn('lifecycle.revoke-refresh', 'revoked (200), but the refresh token still works', 'Make a revoked refresh token, and its grant, stop working at once (RFC 7009 §2.1).');
     } else if (error !== 'invalid_grant') {

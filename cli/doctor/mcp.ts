@@ -13,10 +13,10 @@ import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, LATEST_PROTOCOL_VERSION, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describeRetries, retryWithBackoff } from '../lib/retry.ts';
 import { type DoctorContext } from './context.ts';
-import { errorMessage, HTTP_TIMEOUT_MS } from './http.ts';
+import { errorMessage, formatSeconds } from './http.ts';
 import { checkRequestHeaders, checkRevisions, type Revisions } from './revisions.ts';
 import { describeAnswer, MODERN_PROTOCOL_VERSION, postRpc, rpcError } from './wire.ts';
 
@@ -25,36 +25,45 @@ const CLIENT_INFO = { name: 'mcp-doctor', version: '1.0.0' };
 const LISTED_TOOLS_MAX = 8;
 const TOOL_OUTPUT_MAX_CHARS = 120;
 
-/** Whether an MCP session over Streamable HTTP could be opened: the lifecycle checks need one. */
-export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise<boolean> {
-  const { checklist } = ctx;
+/**
+ * Opens an MCP session over Streamable HTTP with `accessToken` (none: a server without OAuth, asked
+ * without credentials) and checks what it serves; whether it opened, which the lifecycle checks
+ * need to judge tokens by.
+ */
+export async function checkMcp(ctx: DoctorContext, accessToken: string | undefined): Promise<boolean> {
+  const { checklist, facts, http } = ctx;
   const mcpUrl = new URL(ctx.options.url);
   const sseUrl = /\/sse\/?$/.test(mcpUrl.pathname) ? mcpUrl : new URL('/sse', mcpUrl.origin);
-  const requestInit = { headers: { Authorization: `Bearer ${accessToken}` } };
+  const requestInit: RequestInit = accessToken === undefined ? {} : { headers: { Authorization: `Bearer ${accessToken}` } };
+  const deadlineMs = http.timeoutMs;
 
   // The first call after the token was issued: a server on eventually consistent storage may not
   // know the token yet where this request lands, so a 401 here is retried with backoff, and reported.
   const { result: attempt, retries } = await retryWithBackoff(
     async () => {
-      const transport = new StreamableHTTPClientTransport(mcpUrl, { requestInit, fetch: ctx.http.fetch });
+      const transport = new StreamableHTTPClientTransport(mcpUrl, { requestInit, fetch: http.fetch });
       const client = new Client(CLIENT_INFO);
       try {
-        await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'initialize');
-        return { transport, client, error: undefined, unauthorized: false };
+        await withTimeout(client.connect(transport, { timeout: deadlineMs }), deadlineMs, 'initialize');
+        return { transport, client, error: undefined, status: undefined, timedOut: false };
       } catch (error) {
         await client.close().catch(() => undefined);
-        return { transport, client, error: errorMessage(error), unauthorized: error instanceof StreamableHTTPError && error.code === 401 };
+        const timedOut = error instanceof DeadlineError || (error instanceof McpError && error.code === ErrorCode.RequestTimeout);
+        if (timedOut) http.recordTimeout({ request: `initialize (POST ${mcpUrl.href})`, deadlineMs });
+        return { transport, client, error: errorMessage(error), status: error instanceof StreamableHTTPError ? error.code : undefined, timedOut };
       }
     },
-    (result) => (result.unauthorized ? 'HTTP 401' : undefined),
+    // Without a token there is nothing a delay could make valid.
+    (result) => (result.status === 401 && accessToken !== undefined ? 'HTTP 401' : undefined),
   );
   const { transport, client } = attempt;
   const connected = attempt.error === undefined;
-  const initializeError = `${attempt.error ?? ''}${retries.length ? ` (${describeRetries(retries)})` : ''}`;
+  const retried = retries.length ? ` (${describeRetries(retries)})` : '';
+  facts.mcp = connected ? 'ok' : attempt.timedOut ? 'timed-out' : attempt.status === 401 ? 'unauthorized' : 'failed';
 
   if (connected) {
     const server = client.getServerVersion();
-    const detail = `${server?.name ?? 'server'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? 'unknown'}`.replace(/\s+,/, ',');
+    const detail = `${server?.name ?? 'server'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? 'unknown'}${accessToken === undefined ? ', without credentials' : ''}`.replace(/\s+,/, ',');
     if (retries.length) {
       checklist.warn('mcp.initialize', `${detail}, but only on a later attempt: ${describeRetries(retries)}`, 'Accept a freshly issued access token at once (read-your-writes token storage): MCP Manager uses it right away.');
     } else {
@@ -67,31 +76,58 @@ export async function checkMcp(ctx: DoctorContext, accessToken: string): Promise
       checklist.pass('mcp.session', 'stateless: initialize issued no Mcp-Session-Id, which is right for a server without per-session state');
     }
     await listAndCall(ctx, client);
-    await checkUnknownSession(ctx, accessToken, transport.protocolVersion ?? LATEST_PROTOCOL_VERSION, sessionId !== undefined);
+    await checkUnknownSession(ctx, accessToken ?? '', transport.protocolVersion ?? LATEST_PROTOCOL_VERSION, sessionId !== undefined);
     await transport.terminateSession().catch(() => undefined);
     await client.close().catch(() => undefined);
   }
 
-  const revisions = await checkRevisions(ctx, accessToken);
-  await checkRequestHeaders(ctx, accessToken, revisions);
-
-  const sse = await checkLegacySse(ctx, sseUrl, requestInit);
-  if (!connected) {
+  const refused = facts.mcp === 'unauthorized' && accessToken !== undefined;
+  if (refused) {
+    // Every probe would get the same refusal, and read as "this URL speaks no MCP".
+    const why = 'the access token is refused (mcp.initialize), so nothing further can be probed';
+    checklist.skip('mcp.revisions', why);
+    checklist.skip('mcp.request-headers', why);
+    checklist.skip('mcp.legacy-sse', why);
     checklist.fail(
       'mcp.initialize',
-      initializeError,
-      initializeFix(revisions, sse),
+      `HTTP ${attempt.status}${retried} with the access token this server's own token endpoint issued moments before: ${attempt.error ?? ''}`,
+      UNAUTHORIZED_FRESH_TOKEN_FIX,
     );
-    checklist.block('no MCP session (mcp.initialize)');
+  } else {
+    // The wire probes always name a token; without one, the client sends none (http.withoutCredentials).
+    const revisions = await checkRevisions(ctx, accessToken ?? '');
+    await checkRequestHeaders(ctx, accessToken ?? '', revisions);
+    const sse = await checkLegacySse(ctx, sseUrl, requestInit);
+    if (facts.mcp === 'timed-out') {
+      checklist.fail('mcp.initialize', `timed out: initialize got no answer within ${formatSeconds(deadlineMs)}${retried}`, 'Answer initialize within a few seconds; MCP Manager gives up on a server that does not answer.');
+    } else if (!connected) {
+      checklist.fail('mcp.initialize', `${attempt.error ?? ''}${retried}`, initializeFix(revisions, sse));
+    }
+  }
+  if (!connected) {
+    checklist.skip('mcp.session', 'no MCP session (mcp.initialize)');
+    checklist.skip('mcp.tools-list', 'no MCP session (mcp.initialize)');
+    checklist.skip('mcp.tool-call', 'no MCP session (mcp.initialize)');
+    checklist.skip('mcp.unknown-session', 'no MCP session (mcp.initialize)');
   }
   return connected;
 }
+
+/**
+ * Why a server refuses a token it issued itself, and what to do: the common cause is a resource
+ * server that checks tokens differently from how its authorization server makes them — above all an
+ * OAuth proxy in front of an IdP, which hands out its own tokens but judges each request by the
+ * upstream token behind it (FastMCP's OIDC proxy verifies the upstream's access token as a JWT by
+ * default, and many IdPs issue opaque ones).
+ */
+const UNAUTHORIZED_FRESH_TOKEN_FIX =
+  'Accept on the MCP endpoint the access tokens your token endpoint issues (RFC 6750 §2.1), with the audience it gives them (RFC 8707). If the server is an OAuth proxy in front of an IdP, verify the upstream token the way that IdP issues it: opaque access tokens need introspection (RFC 7662) or the userinfo endpoint, not a JWT check (or verify the ID token instead).';
 
 async function listAndCall(ctx: DoctorContext, client: Client): Promise<void> {
   const { checklist } = ctx;
   let names: string[] = [];
   try {
-    const { tools } = await client.listTools(undefined, { timeout: HTTP_TIMEOUT_MS });
+    const { tools } = await client.listTools(undefined, { timeout: ctx.http.timeoutMs });
     names = tools.map((tool) => tool.name);
     const shown = names.slice(0, LISTED_TOOLS_MAX).join(', ') + (names.length > LISTED_TOOLS_MAX ? `, … (${names.length - LISTED_TOOLS_MAX} more)` : '');
     checklist.pass('mcp.tools-list', `${names.length} ${names.length === 1 ? 'tool' : 'tools'}${names.length ? `: ${shown}` : ''}`);
@@ -109,7 +145,7 @@ async function listAndCall(ctx: DoctorContext, client: Client): Promise<void> {
     return;
   }
   try {
-    const result = await client.callTool({ name: call.name, arguments: call.arguments }, undefined, { timeout: HTTP_TIMEOUT_MS });
+    const result = await client.callTool({ name: call.name, arguments: call.arguments }, undefined, { timeout: ctx.http.timeoutMs });
     const output = summarize(result);
     if (result.isError === true) checklist.fail('mcp.tool-call', `${call.name} returned an error: ${output}`, 'Make the tool succeed for this user, or check the arguments given to --call.');
     else checklist.pass('mcp.tool-call', `${call.name}: ${output}`);
@@ -174,8 +210,8 @@ async function checkLegacySse(ctx: DoctorContext, sseUrl: URL, requestInit: Requ
   const transport = new SSEClientTransport(sseUrl, { requestInit, fetch: ctx.http.fetch });
   const client = new Client(CLIENT_INFO);
   try {
-    await withTimeout(client.connect(transport, { timeout: HTTP_TIMEOUT_MS }), HTTP_TIMEOUT_MS, 'the SSE connection');
-    const { tools } = await client.listTools(undefined, { timeout: HTTP_TIMEOUT_MS });
+    await withTimeout(client.connect(transport, { timeout: ctx.http.timeoutMs }), ctx.http.timeoutMs, 'the SSE connection');
+    const { tools } = await client.listTools(undefined, { timeout: ctx.http.timeoutMs });
     ctx.checklist.pass('mcp.legacy-sse', `offered at ${sseUrl.href}, works (${tools.length} tools); MCP Manager does not use it`);
     return 'works';
   } catch (error) {
@@ -222,10 +258,18 @@ function summarize(result: unknown): string {
   return oneLine.length > TOOL_OUTPUT_MAX_CHARS ? `${oneLine.slice(0, TOOL_OUTPUT_MAX_CHARS)}…` : oneLine || '(no content)';
 }
 
+/** The doctor's own deadline on something the MCP SDK awaits, named as a time-out in the report. */
+class DeadlineError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not finish within ${formatSeconds(ms)}`);
+    this.name = 'DeadlineError';
+  }
+}
+
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+    timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);

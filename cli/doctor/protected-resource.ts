@@ -1,13 +1,17 @@
 /**
  * Step 1: from the MCP URL to the authorization server, the way MCP clients discover it — an
- * unauthenticated request, its 401 challenge, then RFC 9728 protected resource metadata.
+ * unauthenticated request, its 401 challenge, then RFC 9728 protected resource metadata. A URL that
+ * serves MCP without credentials and offers no metadata needs no OAuth: MCP Manager connects to it
+ * without (or with a static header), and the run checks its MCP without a token. A URL that does not
+ * answer in time is reported as a time-out, with the deadline, not as unreachable.
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#protected-resource-metadata-discovery-requirements
  * @see https://www.rfc-editor.org/rfc/rfc9728
  */
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
-import { errorMessage, firstJsonDocument } from './http.ts';
+import { isJsonObject, stringArrayField, stringField, type DoctorContext, type JsonObject } from './context.ts';
+import { errorMessage, firstJsonDocument, formatSeconds, isTimeout } from './http.ts';
 import { refusedUrl, URL_POLICY_FIX } from './url-policy.ts';
+import { findRpcResponse } from './wire.ts';
 
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
 
@@ -123,21 +127,38 @@ function sameResource(a: string, b: string): boolean {
   return normal(a) === normal(b);
 }
 
-export async function checkProtectedResource(ctx: DoctorContext): Promise<ProtectedResource | undefined> {
-  const { http, checklist } = ctx;
+/**
+ * What step 1 found: OAuth discovery to follow, or a server that needs no OAuth at all (its MCP
+ * URL answered without credentials), which step 5 checks without a token.
+ */
+export type Discovery = { kind: 'oauth'; resource: ProtectedResource } | { kind: 'no-oauth' };
+
+const NOT_REACHED_FIX = 'Check the URL, and that the server is running and reachable from this machine.';
+const TIMEOUT_FIX =
+  'Make the MCP endpoint answer promptly (a 401 challenge needs no work): MCP Manager gives up on a server that does not answer. Check that nothing in front of it (a proxy, a firewall, a sleeping host) holds requests.';
+
+export async function checkProtectedResource(ctx: DoctorContext): Promise<Discovery | undefined> {
+  const { http, checklist, facts } = ctx;
   const mcpUrl = ctx.options.url;
   const { origin, pathname } = new URL(mcpUrl);
 
   let challengeUrl: string | undefined;
   let challengeScope: string | undefined;
   let challengeWithoutMetadata = false;
+  let status: number;
+  // Refused without credentials in some other way than a 401 challenge (a 2xx JSON-RPC error).
+  let refusedWithoutToken = false;
+  // Set when the URL answered an unauthenticated initialize: whether that was an MCP answer.
+  let servedWithoutToken: { mcp: boolean; description: string } | undefined;
   try {
     // What clients send first; a server must challenge it, not answer it.
-    const { status, response } = await http.request(mcpUrl, {
+    const answer = await http.request(mcpUrl, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcp-doctor', version: '1' } } }),
     });
+    status = answer.status;
+    const { response } = answer;
     const header = response.headers.get('www-authenticate');
     const bearer = parseChallenges(header).find((challenge) => challenge.scheme.toLowerCase() === 'bearer');
     challengeUrl = bearer?.params.resource_metadata;
@@ -159,11 +180,24 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
     } else if (status === 404) {
       checklist.fail('resource.challenge', 'HTTP 404: nothing answers at this URL', 'Give the doctor the MCP endpoint itself, as you would enter it in MCP Manager (often …/mcp).');
     } else if (status >= 200 && status < 300) {
-      checklist.fail(
-        'resource.challenge',
-        `HTTP ${status} without a token: this endpoint does not require OAuth`,
-        'Require a bearer token on the MCP endpoint and answer 401 with WWW-Authenticate: Bearer resource_metadata="…", or connect it in MCP Manager with a static header token instead.',
-      );
+      const message = findRpcResponse(response.headers.get('content-type') ?? '', answer.text, 1);
+      const error = isJsonObject(message?.error) ? message.error : undefined;
+      if (error) {
+        // Refused, in JSON-RPC rather than HTTP: clients look for a 401 to start OAuth.
+        refusedWithoutToken = true;
+        checklist.fail(
+          'resource.challenge',
+          `HTTP ${status} with a JSON-RPC error (${String(error.code ?? 'no code')}: ${String(error.message ?? '').slice(0, 100)}) instead of 401`,
+          'Answer unauthenticated requests with HTTP 401 and WWW-Authenticate: Bearer resource_metadata="<metadata URL>" (RFC 9728 §5.1), not with a JSON-RPC error.',
+        );
+      } else {
+        // Reported once it is known whether the server offers OAuth as well.
+        const snippet = answer.text.trim().replace(/\s+/g, ' ').slice(0, 100);
+        servedWithoutToken = message ? { mcp: true, description: `HTTP ${status} with an initialize result` } : { mcp: false, description: `HTTP ${status}, but not an MCP answer (${snippet || 'empty body'})` };
+      }
+      // A sessionful server opened a session for it: ended at once.
+      const sessionId = response.headers.get('mcp-session-id');
+      if (sessionId) await http.request(mcpUrl, { method: 'DELETE', headers: { 'Mcp-Session-Id': sessionId } }).catch(() => undefined);
     } else {
       checklist.fail('resource.challenge', `HTTP ${status} instead of 401`, 'Answer unauthenticated requests with 401 and WWW-Authenticate: Bearer resource_metadata="<metadata URL>" (RFC 9728 §5.1).');
     }
@@ -176,14 +210,51 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
       challengeWithoutMetadata = true;
     }
   } catch (error) {
-    checklist.fail('resource.challenge', `could not reach ${mcpUrl}: ${errorMessage(error)}`, 'Check the URL, and that the server is running and reachable from this machine.');
-    checklist.block('the MCP URL could not be reached');
+    // A time-out is not "unreachable": the connection may well have been accepted, and then nothing came back.
+    if (isTimeout(error)) {
+      checklist.fail('resource.challenge', `timed out: ${errorMessage(error)}`, TIMEOUT_FIX);
+      checklist.block(`the MCP URL did not answer within ${formatSeconds(http.timeoutMs)} (resource.challenge)`, 'resource.challenge');
+    } else {
+      checklist.fail('resource.challenge', `could not reach ${mcpUrl}: ${errorMessage(error)}`, NOT_REACHED_FIX);
+      checklist.block('the MCP URL could not be reached', 'resource.challenge');
+    }
     return undefined;
   }
 
   // The metadata, from the first place clients look that has it.
   const { found, tried } = await firstJsonDocument(http, protectedResourceMetadataUrls(mcpUrl, challengeUrl));
   const path = pathname.replace(/\/+$/, '');
+  facts.oauth = found !== undefined;
+  if (servedWithoutToken) {
+    if (!servedWithoutToken.mcp) {
+      checklist.fail(
+        'resource.challenge',
+        `${servedWithoutToken.description}, without a token`,
+        'Give the doctor the MCP endpoint itself, as you would enter it in MCP Manager (often …/mcp): this URL does not speak MCP.',
+      );
+      checklist.block('the URL is not an MCP endpoint (resource.challenge)', 'resource.challenge');
+      return undefined;
+    }
+    if (!found) {
+      // MCP Manager's other modes: no credentials, or a static header the server ignores.
+      facts.withoutOAuth = 'none';
+      checklist.warn(
+        'resource.challenge',
+        `${servedWithoutToken.description} without a token, and no protected resource metadata: this server needs no OAuth, so MCP Manager connects without credentials (or with a static header), not through OAuth`,
+        'Nothing to change for MCP Manager, which connects without OAuth. To have each user sign in, require a bearer token on the MCP endpoint and answer 401 with WWW-Authenticate: Bearer resource_metadata="…" (MCP authorization; RFC 9728 §5.1).',
+      );
+      return { kind: 'no-oauth' };
+    }
+    checklist.warn(
+      'resource.challenge',
+      `${servedWithoutToken.description} without a token, although the server advertises OAuth (${found.url}): clients connect without signing in`,
+      'Answer unauthenticated requests with 401 and WWW-Authenticate: Bearer resource_metadata="…" so clients sign their users in (MCP authorization; RFC 9728 §5.1); or drop the metadata if the server is meant to be open.',
+    );
+  }
+  if (!found && (status === 401 || status === 403 || refusedWithoutToken)) {
+    // Refused without credentials, and no OAuth to get any: only a credential configured by hand gets in.
+    facts.withoutOAuth = 'static-header';
+  }
   if (challengeWithoutMetadata) {
     checklist.warn(
       'resource.challenge-metadata',
@@ -197,7 +268,7 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
       `none found (${tried.join('; ')})`,
       `Serve RFC 9728 protected resource metadata at ${origin}${WELL_KNOWN_PRM}${path} or ${origin}${WELL_KNOWN_PRM}, and name it in the 401's resource_metadata.`,
     );
-    checklist.block('no protected resource metadata');
+    checklist.block('no protected resource metadata', 'resource.metadata');
     return undefined;
   }
   const where = { challenge: 'the URL the challenge names', path: 'the path-suffixed well-known URL', root: 'the root well-known URL' }[found.source];
@@ -250,18 +321,18 @@ export async function checkProtectedResource(ctx: DoctorContext): Promise<Protec
   const issuer = stringArrayField(metadata, 'authorization_servers')?.find(isAbsoluteUrl);
   if (!issuer) {
     checklist.fail('resource.authorization-servers', 'no authorization_servers in the metadata', 'List your authorization server\'s issuer URL in authorization_servers (RFC 9728 §2).');
-    checklist.block('no authorization server named');
+    checklist.block('no authorization server named', 'resource.authorization-servers');
     return undefined;
   }
   // Its metadata is fetched from URLs built on the issuer.
   const refusedIssuer = refusedUrl('the authorization server', issuer);
   if (refusedIssuer) {
     checklist.fail('resource.authorization-servers', refusedIssuer, URL_POLICY_FIX);
-    checklist.block('the authorization server is refused (resource.authorization-servers)');
+    checklist.block('the authorization server is refused (resource.authorization-servers)', 'resource.authorization-servers');
     return undefined;
   }
   checklist.pass('resource.authorization-servers', issuer);
-  return { metadata, resourceIndicator, issuer, challengeScope };
+  return { kind: 'oauth', resource: { metadata, resourceIndicator, issuer, challengeScope } };
 }
 
 function isAbsoluteUrl(value: string): boolean {

@@ -20,8 +20,20 @@ export interface ServerMetadata {
   revocationEndpoint: string | undefined;
   /** How the confidential client will authenticate: Basic when offered, as RFC 8414's default. */
   confidentialAuthMethod: TokenAuthMethod;
+  /**
+   * token_endpoint_auth_methods_supported as advertised; undefined when absent (RFC 8414 §2: then
+   * client_secret_basic).
+   */
+  tokenAuthMethods?: string[] | undefined;
   /** Whether the server promises `iss` in authorization responses (RFC 9207). */
   issParameterSupported: boolean;
+}
+
+/** Records one place where the server says it supports the refresh_token grant. */
+export function noteRefreshAdvertised(ctx: DoctorContext, where: 'grant_types_supported' | 'registration'): void {
+  ctx.facts.refreshAdvertised = true;
+  const places = (ctx.facts.refreshAdvertisedIn ??= []);
+  if (!places.includes(where)) places.push(where);
 }
 
 /**
@@ -56,7 +68,7 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
       `none found for issuer ${issuer} (${tried.join('; ')})`,
       `Serve RFC 8414 metadata at ${authorizationServerMetadataUrls(issuer)[0]?.url} (or OpenID Connect discovery).`,
     );
-    checklist.block('no authorization server metadata');
+    checklist.block('no authorization server metadata', 'server.metadata');
     return undefined;
   }
   const { metadata } = found;
@@ -126,6 +138,9 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
   }
 
   const grantTypes = stringArrayField(metadata, 'grant_types_supported');
+  // What the server promises; step 4 compares it with what the token response holds.
+  if (grantTypes?.includes('refresh_token')) noteRefreshAdvertised(ctx, 'grant_types_supported');
+  else ctx.facts.refreshAdvertised ??= false;
   if (grantTypes?.includes('refresh_token')) {
     checklist.pass('server.grant-types', grantTypes.join(', '));
   } else if (!grantTypes) {
@@ -172,11 +187,11 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
   }
 
   if (refusedEndpoints.length > 0) {
-    checklist.block('the authorization server\'s endpoints are refused (server.endpoints)');
+    checklist.block('the authorization server\'s endpoints are refused (server.endpoints)', 'server.endpoints');
     return undefined;
   }
   if (!authorizationEndpoint || !tokenEndpoint) {
-    checklist.block('the authorization server lacks its endpoints');
+    checklist.block('the authorization server lacks its endpoints', 'server.endpoints');
     return undefined;
   }
   return {
@@ -187,6 +202,7 @@ export async function checkServerMetadata(ctx: DoctorContext, resource: Protecte
     registrationEndpoint,
     revocationEndpoint,
     confidentialAuthMethod,
+    tokenAuthMethods: authMethods,
     issParameterSupported: metadata.authorization_response_iss_parameter_supported === true,
   };
 }

@@ -4,6 +4,7 @@
  * revocation. One function per protocol step, all through oauth4webapi.
  */
 import * as oauth from 'oauth4webapi';
+import { isLoopbackHostname, urlProblem } from '../doctor/url-policy.ts';
 
 export interface Discovery {
   /** The 401 challenge's `resource_metadata`, when there was one. */
@@ -18,10 +19,20 @@ export interface RegisteredClient {
   auth: oauth.ClientAuth;
 }
 
-/** Plain http is acceptable only for a server on this machine. */
+/** Plain http is acceptable only for a server on this machine (localhost, 127.0.0.0/8, [::1]). */
 export function httpOptions(url: string | URL): { [oauth.allowInsecureRequests]: boolean } {
   const { protocol, hostname } = new URL(url);
-  return { [oauth.allowInsecureRequests]: protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(hostname) };
+  return { [oauth.allowInsecureRequests]: protocol === 'http:' && isLoopbackHostname(hostname) };
+}
+
+/**
+ * A URL a server handed out, checked before it is fetched or opened: https, or http on loopback
+ * (OAuth 2.1 §1.5; the doctor's url-policy.ts). Throws, naming the field, otherwise.
+ */
+function serverUrl(name: string, value: string): URL {
+  const problem = urlProblem(value);
+  if (problem) throw new Error(`${name} ${JSON.stringify(value)} ${problem}: not fetched`);
+  return new URL(value);
 }
 
 /** Every request here gives up after this long: a server that never answers fails the step, not the run. */
@@ -46,15 +57,25 @@ export async function discover(mcpUrl: string): Promise<Discovery> {
   });
   await unauthenticated.body?.cancel();
   const resourceMetadataUrl = resourceMetadataFromChallenge(unauthenticated.headers.get('www-authenticate'));
-  const prmUrl = resourceMetadataUrl ?? new URL('/.well-known/oauth-protected-resource', mcpUrl).href;
-  const prmResponse = await fetch(prmUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  if (!prmResponse.ok) throw new Error(`protected resource metadata at ${prmUrl}: HTTP ${prmResponse.status}`);
-  const resourceMetadata = (await prmResponse.json()) as Discovery['resourceMetadata'];
-  const issuer = resourceMetadata.authorization_servers?.[0];
+  const prmUrl = serverUrl('resource_metadata', resourceMetadataUrl ?? new URL('/.well-known/oauth-protected-resource', mcpUrl).href);
+  // A redirect would lead to a URL nobody checked: refused, not followed.
+  const prmResponse = await fetch(prmUrl, { redirect: 'error', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  if (!prmResponse.ok) throw new Error(`protected resource metadata at ${prmUrl.href}: HTTP ${prmResponse.status}`);
+  const text = await prmResponse.text();
+  let resourceMetadata: unknown;
+  try {
+    resourceMetadata = JSON.parse(text);
+  } catch {
+    throw new Error(`protected resource metadata at ${prmUrl.href} is not JSON (${prmResponse.headers.get('content-type') ?? 'no Content-Type'})`);
+  }
+  if (typeof resourceMetadata !== 'object' || resourceMetadata === null || Array.isArray(resourceMetadata)) throw new Error(`protected resource metadata at ${prmUrl.href} is not a JSON object`);
+  const servers: unknown = Reflect.get(resourceMetadata, 'authorization_servers');
+  const issuer = Array.isArray(servers) ? servers.find((entry): entry is string => typeof entry === 'string') : undefined;
   if (!issuer) throw new Error('protected resource metadata names no authorization server');
-  const issuerUrl = new URL(issuer);
+  const issuerUrl = serverUrl('authorization server', issuer);
   const server = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { ...requestOptions(issuerUrl), algorithm: 'oauth2' }));
-  return { resourceMetadataUrl, resourceMetadata, server };
+  // A shape checked above (an object with authorization_servers); the rest is read as the server sent it.
+  return { resourceMetadataUrl, resourceMetadata: resourceMetadata as Discovery['resourceMetadata'], server };
 }
 
 export async function registerClient(server: oauth.AuthorizationServer, metadata: Partial<oauth.OmitSymbolProperties<oauth.Client>> & { redirect_uris: string[] }): Promise<RegisteredClient> {
@@ -81,7 +102,8 @@ export async function startAuthorization(
   if (!server.authorization_endpoint) throw new Error('authorization server metadata has no authorization_endpoint');
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
-  const url = new URL(server.authorization_endpoint);
+  // Checked again here: this URL is handed to a browser.
+  const url = serverUrl('authorization_endpoint', server.authorization_endpoint);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', client.client_id);
   url.searchParams.set('redirect_uri', options.redirectUri);

@@ -4,6 +4,12 @@
  * consistent storage (Workers KV and the like) can briefly answer `invalid_client` for a client it
  * has just created, or `invalid_grant` for a code it has just issued. Everything else an OAuth
  * error says is final and must not be retried.
+ *
+ * `invalid_client` is also what a server answers, every time, when it does not accept the way the
+ * client authenticates (Basic where it reads only the body, say). Retrying that only delays the
+ * report and misnames the cause: callers should first check whether the client authenticates
+ * another way at that moment (the doctor does, cli/doctor/authorization.ts), and retry only when it
+ * does not, since only then can the client be not yet visible.
  */
 
 export interface RetryPolicy {

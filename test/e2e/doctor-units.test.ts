@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDoctorArgs } from '../../cli/doctor/args.ts';
 import { checkAuthorization, checkCallback } from '../../cli/doctor/authorization.ts';
 import { Checklist, ITEM_IDS, type ItemId } from '../../cli/doctor/checklist.ts';
-import type { DoctorContext } from '../../cli/doctor/context.ts';
+import { initialFacts, type DoctorContext } from '../../cli/doctor/context.ts';
 import { HttpClient } from '../../cli/doctor/http.ts';
 import { openInBrowser, type SpawnLike } from '../../cli/doctor/loopback.ts';
 import { checkProtectedResource, parseChallenges, protectedResourceMetadataUrls, resourceCoverage, wellKnownResourceIdentifier } from '../../cli/doctor/protected-resource.ts';
@@ -266,7 +266,7 @@ describe('discovery rules', () => {
     expect(checkCallback(new URL('https://gw.test/cb?error=access_denied&error_description=No&state=s'), 's', server).problem).toBe('the server sent error=access_denied (No) instead of a code');
     expect(checkCallback(new URL('https://gw.test/cb?error=invalid_target&state=s'), 's', server, 'https://h.test')).toEqual({
       problem: 'the server sent error=invalid_target instead of a code',
-      fix: 'Accept the resource your metadata names (https://h.test) as the resource parameter of authorization requests (RFC 8707 §2), on every origin the server answers on.',
+      fix: 'Accept the resource your metadata names (https://h.test) as the resource parameter of authorization requests (RFC 8707 §2), on every origin the server answers on; a server that passes it on to an upstream IdP (an OAuth proxy) must stop forwarding it, or make the IdP accept it.',
       iss: '',
     });
   });
@@ -583,7 +583,7 @@ describe('URLs from a server: fetched or opened only when https, or http on loop
 
     function context(options: Partial<DoctorContext['options']> = {}): DoctorContext & { said: string[] } {
       const said: string[] = [];
-      return { options: { url: `${base}/mcp`, authTimeoutMs: 500, ...options }, http: new HttpClient(), checklist: new Checklist(), say: (line) => said.push(line), said };
+      return { options: { url: `${base}/mcp`, authTimeoutMs: 500, ...options }, http: new HttpClient(), checklist: new Checklist(), facts: initialFacts(), say: (line) => said.push(line), said };
     }
 
     const item = (ctx: DoctorContext, id: ItemId) => ctx.checklist.report('', new Date(0), new Date(0)).items.find((entry) => entry.id === id);

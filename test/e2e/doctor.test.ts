@@ -98,6 +98,20 @@ describe('the doctor against this server', () => {
     expect(nonPassing(report)).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
+    expect(report.facts).toEqual({
+      timeouts: [],
+      oauth: true,
+      refreshAdvertised: true,
+      refreshAdvertisedIn: ['grant_types_supported', 'registration'],
+      confidentialRegistration: 'ok',
+      publicRegistration: 'ok',
+      authorizedAs: 'confidential',
+      workingClientAuthMethod: 'client_secret_basic',
+      accessTokenLifetimeSeconds: expect.any(Number),
+      refreshTokenIssued: true,
+      mcp: 'ok',
+      refreshWorks: true,
+    });
     // The challenge names the path-suffixed metadata, whose resource is the MCP URL (RFC 9728 §3.3).
     expect(item(report, 'resource.challenge-metadata').detail).toMatch(new RegExp(`^resource_metadata="${proxy.origin}${PRM_MCP}"`));
     expect(item(report, 'resource.metadata').detail).toBe(`${proxy.origin}${PRM_MCP} (the URL the challenge names)`);
@@ -210,7 +224,11 @@ describe('the doctor against broken configurations', () => {
       fix: 'Accept confidential clients (client_secret_basic or client_secret_post) with HTTPS redirect URIs at the registration endpoint; MCP Manager registers as one.',
     });
     expect(item(report, 'registration.public').status).toBe('pass');
-    expect(item(report, 'authorization.redirect')).toMatchObject({ status: 'skip', detail: 'no confidential client could register (registration.confidential)' });
+    // The run goes on with the public client, as Claude, ChatGPT or VS Code would connect.
+    expect(item(report, 'authorization.redirect')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/\(as a public client: no confidential client registered\)$/) });
+    expect(item(report, 'authorization.client-auth')).toMatchObject({ status: 'pass', detail: 'none: a public client, PKCE only' });
+    expect(item(report, 'mcp.initialize').status).toBe('pass');
+    expect(report.facts).toMatchObject({ confidentialRegistration: 'refused', publicRegistration: 'ok', authorizedAs: 'public', workingClientAuthMethod: 'none', mcp: 'ok' });
     expect(proxy.hits('confidential registration refused')).toBe(1);
   });
 
@@ -344,7 +362,15 @@ describe('the doctor against broken configurations', () => {
     ]);
     const report = await doctor({ url: proxy.mcpUrl, login: ALICE });
     expect(item(report, 'authorization.token')).toMatchObject({ status: 'warn', detail: 'tokens issued, but only on a later attempt: retried 2× after invalid_client' });
-    expect(item(report, 'tokens.refresh-token')).toMatchObject({ status: 'fail', fix: 'MCP Manager refreshes automatically; issue refresh tokens.' });
+    expect(item(report, 'authorization.client-auth')).toMatchObject({ status: 'pass', detail: 'client_secret_basic, as registered (retried 2× after invalid_client)' });
+    expect(item(report, 'tokens.refresh-token')).toMatchObject({
+      status: 'fail',
+      detail: `no refresh_token in the token response: a client connects, but cannot stay connected: its user must sign in again when the access token expires, after ${report.facts.accessTokenLifetimeSeconds} s (expires_in)`,
+      fix: 'Issue a refresh token with the access token (RFC 6749 §5.1) and accept the refresh_token grant: MCP Manager refreshes on its own and stays connected.',
+    });
+    // This server still says it issues them.
+    expect(item(report, 'tokens.refresh-advertised')).toMatchObject({ status: 'warn', detail: 'refresh_token is advertised (in grant_types_supported and in the grant_types the client was registered with) but was not issued' });
+    expect(report.facts).toMatchObject({ registrationRace: true, workingClientAuthMethod: 'client_secret_basic', refreshTokenIssued: false, refreshAdvertised: true, mcp: 'ok' });
     expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no refresh token was issued (tokens.refresh-token)' });
     expect(item(report, 'lifecycle.revoke-access').status).toBe('pass');
     expect(proxy.hits('not yet registered')).toBe(2);
@@ -377,7 +403,10 @@ describe('the doctor against broken configurations', () => {
     expect(item(report, 'mcp.legacy-sse').status).toBe('pass');
     expect(item(report, 'mcp.revisions')).toMatchObject({ status: 'warn', detail: 'none: server/discover got HTTP 404 (Not found); initialize got HTTP 404 (Not found)' });
     expect(item(report, 'mcp.request-headers')).toMatchObject({ status: 'skip', detail: 'the server does not answer 2026-07-28 (mcp.revisions)' });
-    expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no MCP session (mcp.initialize)' });
+    // Refresh and revocation at the token endpoint are still checked; what judges a token by MCP is not.
+    expect(item(report, 'lifecycle.refresh').status).toBe('pass');
+    expect(item(report, 'lifecycle.refreshed-token')).toMatchObject({ status: 'skip', detail: 'the first access token did not open an MCP session either (mcp.initialize): nothing to compare with' });
+    expect(report.facts).toMatchObject({ mcp: 'failed', refreshWorks: true });
   });
 
   it('2025 revisions only (2026-07-28 requests get an HTML 400): a warning for the newest clients, no header checks, MCP Manager connects', async () => {
@@ -421,7 +450,9 @@ describe('the doctor against broken configurations', () => {
       detail: '2026-07-28 (server/discover); no 2025 revision: initialize got HTTP 400, JSON-RPC error -32020: Header mismatch: MCP-Protocol-Version is required (this server supports 2026-07-28)',
     });
     expect(item(report, 'mcp.request-headers').status).toBe('pass');
-    expect(item(report, 'lifecycle.refresh')).toMatchObject({ status: 'skip', detail: 'no MCP session (mcp.initialize)' });
+    expect(item(report, 'lifecycle.refresh').status).toBe('pass');
+    expect(item(report, 'lifecycle.revoke-access')).toMatchObject({ status: 'skip', detail: 'the first access token did not open an MCP session either (mcp.initialize): nothing to compare with' });
+    expect(item(report, 'lifecycle.revoke-refresh').status).toBe('pass');
     expect(report.ok).toBe(false);
   });
 
