@@ -2,12 +2,15 @@
 /**
  * The command line: `mcp-doctor [doctor] <mcp-url> [options]`, `npm run doctor -- <mcp-url>`, and
  * once published `npx <package> doctor <mcp-url>`. Prints the checklist (or JSON) to stdout, the
- * verbose log and prompts to stderr, and exits 0 when nothing failed, 1 on a FAIL, 2 on a usage error.
+ * verbose log and prompts to stderr, and exits with the verdict's status (verdict.ts: 0 connects and
+ * stays connected, 1 cannot connect, 3 must re-authorize, 4 only if set up by hand, 5 undetermined),
+ * 2 on a usage error.
  */
 import { chromiumProblem } from './lib/chromium.ts';
 import { parseDoctorArgs, USAGE } from './doctor/args.ts';
 import { renderJson, renderText } from './doctor/report.ts';
 import { runDoctor } from './doctor/run.ts';
+import { VERDICT_EXIT_CODES } from './doctor/verdict.ts';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -32,8 +35,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const report = await runDoctor(command.options);
   const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  await write(process.stdout, `${command.json ? renderJson(report) : renderText(report, { colour })}\n`);
-  return report.ok ? EXIT_OK : EXIT_FAILED;
+  await write(process.stdout, `${command.json ? renderJson(report) : renderText(report, { colour, table: command.table })}\n`);
+  return VERDICT_EXIT_CODES[report.verdict.level];
 }
 
 /**

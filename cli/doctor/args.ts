@@ -1,14 +1,19 @@
 /** The command line of `doctor`: parsed and validated here, so a usage error never starts a run. */
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_CALLBACK_URL, type DoctorOptions } from './context.ts';
+import { findProfile, PROFILES, type ClientId } from './profiles.ts';
+
+const CLIENT_NAMES = PROFILES.map((profile) => profile.id).join(', ');
 
 export const USAGE = `Usage: mcp-doctor [doctor] <mcp-url> [options]
        npm run doctor -- <mcp-url> [options]
 
-Checks a remote MCP server against what MCP Manager needs: OAuth discovery, dynamic client
-registration, the authorization code flow with PKCE, MCP over Streamable HTTP (and which protocol
-revisions the URL answers: 2026-07-28, 2025-11-25), refresh and revocation. Every item is PASS,
-WARN, FAIL or SKIP; each non-pass says what to fix.
+Checks a remote MCP server against what MCP Manager (or another client) needs: OAuth discovery,
+dynamic client registration, the authorization code flow with PKCE, MCP over Streamable HTTP (and
+which protocol revisions the URL answers: 2026-07-28, 2025-11-25), refresh and revocation. Every
+item is PASS, WARN, FAIL or SKIP; each non-pass says what to fix. The verdict says what the client's
+users get: connects and stays connected, connects but must re-authorize, connects only if set up by
+hand (a pre-registered client, a static header), or cannot connect.
 
 Options:
   --login <user:password>  sign in headless in Chromium (a consent page with #approve and an
@@ -22,6 +27,10 @@ Options:
   --skip-auth              stop after registration: no sign-in, MCP, refresh or revocation
   --no-open                sign in interactively without opening a browser: print the URL only
   --timeout <seconds>      how long to wait for an interactive sign-in (default ${DEFAULT_AUTH_TIMEOUT_MS / 1000})
+  --client <name>          whose verdict decides the exit status: ${CLIENT_NAMES} (default mcp-manager);
+                           all: every client's verdict as a compatibility table (the exit status
+                           stays MCP Manager's)
+  --request-timeout <s>    how long to wait for each request before calling it a time-out (default 10)
   --json                   print the report as JSON, with stable item ids
   --verbose                log every HTTP exchange to stderr, secrets redacted
   -h, --help               show this
@@ -29,11 +38,13 @@ Options:
 Without --login, the doctor opens your browser at the server's sign-in and waits for it to come
 back to http://127.0.0.1:<port>/callback.
 
-Exit status: 0 when nothing failed (MCP Manager can connect), 1 on any FAIL, 2 on a usage error.`;
+Exit status, from the verdict: 0 connects and stays connected, 1 cannot connect, 3 connects but
+must re-authorize, 4 connects only if set up by hand, 5 undetermined (the run stopped before it
+could tell); 2 on a usage error.`;
 
 export type ParsedCommand =
   | { kind: 'help' }
-  | { kind: 'run'; options: DoctorOptions; json: boolean }
+  | { kind: 'run'; options: DoctorOptions; json: boolean; table: boolean }
   | { kind: 'usage-error'; message: string };
 
 const OPTIONS = {
@@ -42,6 +53,8 @@ const OPTIONS = {
   scope: { type: 'string' },
   callback: { type: 'string' },
   timeout: { type: 'string' },
+  client: { type: 'string' },
+  'request-timeout': { type: 'string' },
   'skip-auth': { type: 'boolean' },
   'no-open': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -105,10 +118,26 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedCommand {
     authTimeoutMs = seconds * 1000;
   }
 
+  let client: ClientId | undefined;
+  const table = values.client?.toLowerCase() === 'all';
+  if (values.client !== undefined && !table) {
+    client = findProfile(values.client)?.id;
+    if (!client) return { kind: 'usage-error', message: `--client takes one of ${CLIENT_NAMES}, or all (got ${JSON.stringify(values.client)})` };
+  }
+  let requestTimeoutMs: number | undefined;
+  if (values['request-timeout'] !== undefined) {
+    const seconds = Number(values['request-timeout']);
+    if (!Number.isFinite(seconds) || seconds <= 0) return { kind: 'usage-error', message: '--request-timeout takes a number of seconds' };
+    requestTimeoutMs = seconds * 1000;
+  }
+
   return {
     kind: 'run',
     json: values.json === true,
+    table,
     options: {
+      client,
+      requestTimeoutMs,
       url,
       login,
       call,

@@ -11,6 +11,7 @@
  * data, for verdicts and per-client profiles built on top.
  */
 import { initialFacts, type DoctorFacts } from './context.ts';
+import type { ClientVerdict } from './verdict.ts';
 
 export type Status = 'pass' | 'warn' | 'fail' | 'skip';
 export type Level = 'required' | 'recommended' | 'optional';
@@ -106,6 +107,16 @@ export interface DoctorReport {
   items: ItemResult[];
   /** The same findings as data (context.ts documents every field). */
   facts: DoctorFacts;
+}
+
+/**
+ * A report with what it means for each client (verdict.ts): `verdicts` for every profile, in
+ * profiles.ts order, and `verdict`, the one the run was asked about (`--client`, default MCP
+ * Manager), which decides the exit status.
+ */
+export interface DoctorRun extends DoctorReport {
+  verdict: ClientVerdict;
+  verdicts: ClientVerdict[];
 }
 
 export class Checklist {

@@ -1,6 +1,7 @@
 /** What every step of the doctor receives: the options, the recording HTTP client, the checklist, the facts. */
 import type { Checklist, ItemId } from './checklist.ts';
 import type { HttpClient } from './http.ts';
+import type { ClientId } from './profiles.ts';
 
 export interface DoctorOptions {
   /** The MCP endpoint as it would be entered in MCP Manager, e.g. `https://mcp.example.com/mcp`. */
@@ -29,6 +30,8 @@ export interface DoctorOptions {
    * probes keep their own 10 s.
    */
   requestTimeoutMs?: number | undefined;
+  /** Whose verdict decides the result (verdict.ts, profiles.ts). Default MCP Manager. */
+  client?: ClientId | undefined;
 }
 
 /** As MCP Manager does: a fixed HTTPS callback. `.invalid` (RFC 6761) can never resolve. */

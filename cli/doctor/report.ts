@@ -2,8 +2,9 @@
  * How a report and the `--verbose` HTTP log are shown: a checklist table for people, JSON for
  * machines. Pure string building; the entry point decides where it goes.
  */
-import { STEP_TITLES, type DoctorReport, type Status } from './checklist.ts';
+import { STEP_TITLES, type DoctorRun, type Status } from './checklist.ts';
 import type { RecordedExchange } from './redact.ts';
+import { LEVEL_LABELS, type ClientVerdict, type VerdictLevel } from './verdict.ts';
 
 /** Long bodies are cut in the log: a tools/list can be long, and nobody reads all of it. */
 const LOGGED_BODY_MAX_CHARS = 2_000;
@@ -13,10 +14,14 @@ const LABELS: Readonly<Record<Status, string>> = { pass: 'PASS', warn: 'WARN', f
 const COLOURS: Readonly<Record<Status, string>> = { pass: '\x1b[32m', warn: '\x1b[33m', fail: '\x1b[31m', skip: '\x1b[2m' };
 const RESET = '\x1b[0m';
 
-export function renderText(report: DoctorReport, options: { colour?: boolean } = {}): string {
+/** How a verdict is coloured: as the item status it is closest to. */
+const VERDICT_STATUS: Readonly<Record<VerdictLevel, Status>> = { connects: 'pass', reauthorize: 'warn', 'other-mode': 'warn', 'cannot-connect': 'fail', undetermined: 'skip' };
+
+/** `table`: every client's verdict as a compatibility table, after the chosen client's verdict. */
+export function renderText(report: DoctorRun, options: { colour?: boolean; table?: boolean } = {}): string {
   const paint = (status: Status, text: string) => (options.colour ? `${COLOURS[status]}${text}${RESET}` : text);
   const titleWidth = Math.max(...report.items.map((item) => item.title.length));
-  const lines = [`MCP doctor: ${report.url} against what MCP Manager needs`];
+  const lines = [`MCP doctor: ${report.url} against what ${report.verdict.name} needs`];
   let step: string | undefined;
   for (const item of report.items) {
     if (item.step !== step) {
@@ -27,15 +32,25 @@ export function renderText(report: DoctorReport, options: { colour?: boolean } =
     if (item.fix) lines.push(`        ${' '.repeat(titleWidth)}  ${paint(item.status, 'fix:')} ${item.fix}`);
   }
   const { pass, warn, fail, skip } = report.counts;
-  lines.push(
-    '',
-    `${pass} passed, ${warn} ${warn === 1 ? 'warning' : 'warnings'}, ${fail} failed, ${skip} skipped in ${(report.durationMs / 1000).toFixed(1)} s: ` +
-      (report.ok ? 'MCP Manager can connect to this server.' : 'MCP Manager cannot connect until every FAIL is fixed.'),
-  );
+  lines.push('', `${pass} passed, ${warn} ${warn === 1 ? 'warning' : 'warnings'}, ${fail} failed, ${skip} skipped in ${(report.durationMs / 1000).toFixed(1)} s.`);
+  const { verdict } = report;
+  lines.push(`${verdict.name}: ${paint(VERDICT_STATUS[verdict.level], LEVEL_LABELS[verdict.level].toUpperCase())}: ${verdict.summary}${verdict.item ? ` (${verdict.item})` : ''}.`);
+  for (const need of verdict.unchecked) lines.push(`  not checked: ${need}`);
+  if (options.table) lines.push('', ...compatibilityTable(report.verdicts, paint));
   return lines.join('\n');
 }
 
-export function renderJson(report: DoctorReport): string {
+/** Every client's verdict, a row each: the client, the verdict, and why. */
+export function compatibilityTable(verdicts: readonly ClientVerdict[], paint: (status: Status, text: string) => string = (_status, text) => text): string[] {
+  const nameWidth = Math.max('client'.length, ...verdicts.map((verdict) => verdict.name.length));
+  const levelWidth = Math.max('verdict'.length, ...verdicts.map((verdict) => LEVEL_LABELS[verdict.level].length));
+  return [
+    `${'client'.padEnd(nameWidth)}  ${'verdict'.padEnd(levelWidth)}  why`,
+    ...verdicts.map((verdict) => `${verdict.name.padEnd(nameWidth)}  ${paint(VERDICT_STATUS[verdict.level], LEVEL_LABELS[verdict.level].padEnd(levelWidth))}  ${verdict.summary}`),
+  ];
+}
+
+export function renderJson(report: DoctorRun): string {
   return JSON.stringify(report, null, 2);
 }
 

@@ -9,7 +9,8 @@
  */
 import { redactKnownSecrets } from './redact.ts';
 import { checkAuthorization } from './authorization.ts';
-import { Checklist, ITEMS, type DoctorReport, type Step } from './checklist.ts';
+import { Checklist, ITEMS, type DoctorRun, type Step } from './checklist.ts';
+import { DEFAULT_CLIENT, verdictsFor, type ClientVerdict } from './verdict.ts';
 import { initialFacts, type DoctorContext, type DoctorOptions } from './context.ts';
 import { HttpClient } from './http.ts';
 import { checkLifecycle } from './lifecycle.ts';
@@ -19,9 +20,10 @@ import { checkRegistration } from './registration.ts';
 import { checkServerMetadata } from './server-metadata.ts';
 
 export type { DoctorFacts, DoctorOptions, TimedOutRequest } from './context.ts';
-export type { DoctorReport, ItemId, ItemResult, Status } from './checklist.ts';
+export type { DoctorReport, DoctorRun, ItemId, ItemResult, Status } from './checklist.ts';
+export type { ClientVerdict, VerdictLevel } from './verdict.ts';
 
-export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
+export async function runDoctor(options: DoctorOptions): Promise<DoctorRun> {
   const started = new Date();
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const http = new HttpClient(options.verbose ? log : undefined, { timeoutMs: options.requestTimeoutMs });
@@ -43,7 +45,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
   }
   facts.timeouts = http.timeouts.map((timedOut) => ({ ...timedOut, request: redactKnownSecrets(timedOut.request, http.secrets) }));
-  return checklist.report(options.url, started, new Date(), facts);
+  const report = checklist.report(options.url, started, new Date(), facts);
+  const verdicts = verdictsFor(report);
+  const chosen = options.client ?? DEFAULT_CLIENT;
+  return { ...report, verdict: verdicts.find((verdict) => verdict.client === chosen) ?? (verdicts[0] as ClientVerdict), verdicts };
 }
 
 /** OAuth's steps: skipped as a whole for a server that needs no OAuth. */

@@ -9,11 +9,11 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDoctor, type DoctorOptions, type DoctorReport } from '../../cli/doctor/run.ts';
+import { runDoctor, type DoctorOptions, type DoctorRun } from '../../cli/doctor/run.ts';
 import { cleanUp } from './support/clean-up.ts';
 import { doctorAsUser, item } from './support/peers/doctor.ts';
 
-function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorReport> {
+function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorRun> {
   return runDoctor({ log: () => undefined, ...options });
 }
 
@@ -49,6 +49,7 @@ describe('a server that accepts connections and never answers', () => {
     });
     expect(item(report, 'server.metadata')).toMatchObject({ status: 'skip', detail: 'the MCP URL did not answer within 1 s (resource.challenge)' });
     expect(report.facts).toEqual({ timeouts: [{ request: `POST ${url}`, deadlineMs: 1_000 }], stoppedBecause: 'the MCP URL did not answer within 1 s (resource.challenge)', stoppedAt: 'resource.challenge' });
+    expect(report.verdict).toMatchObject({ level: 'cannot-connect', summary: `the server did not answer in time: no answer within 1 s to POST ${url}`, item: 'resource.challenge' });
   });
 
   it('and a port where nothing listens is unreachable, not a time-out', async () => {
@@ -114,6 +115,9 @@ describe('a scripted server with broken metadata, redirects and a leaky token en
       detail: `none found (${base}/.well-known/oauth-protected-resource/mcp: HTTP 200, but not JSON (text/html: <!doctype html><title>Sign in</title><h1>Welcome</h1>); ${base}/.well-known/oauth-protected-resource: HTTP 200, but not JSON (text/html: <!doctype html><title>Sign in</title><h1>Welcome</h1>))`,
     });
     expect(report.facts).toMatchObject({ oauth: false, withoutOAuth: 'static-header', stoppedBecause: 'no protected resource metadata', stoppedAt: 'resource.metadata' });
+    // MCP Manager can still be given a static header token by hand; a client without that mode cannot connect.
+    expect(report.verdict).toMatchObject({ level: 'other-mode', summary: 'the server refuses requests without credentials and offers no OAuth discovery: it connects with a static header token someone configures (not checked)' });
+    expect(report.verdicts.find((verdict) => verdict.client === 'claude')?.level).toBe('cannot-connect');
   });
 
   it('metadata of the wrong shapes: every field judged, nothing thrown', async () => {

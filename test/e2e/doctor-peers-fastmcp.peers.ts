@@ -100,6 +100,12 @@ describe('FastMCP with its in-memory OAuth provider', () => {
       timeouts: [],
     });
     expect(report.facts.registrationRace).toBeUndefined();
+    // The verdict names it too: MCP Manager connects, as long as it uses client_secret_post.
+    expect(report.verdict).toMatchObject({
+      level: 'connects',
+      summary: 'registers itself (DCR, confidential client) using client_secret_post (client_secret_basic is refused unless client_id is also in the body), signs in, calls tools and refreshes',
+    });
+    expect(report.verdicts.every((verdict) => verdict.level === 'connects')).toBe(true);
     expect(nonPassing(report).filter((line) => line.startsWith('fail'))).toEqual([`fail authorization.client-auth: ${item(report, 'authorization.client-auth').detail}`]);
   });
 });
@@ -165,6 +171,8 @@ describe("FastMCP's OIDC proxy in front of the dev IdP", () => {
     const issued = (idp as DevIdp).issuedTokens();
     expect(issued.length).toBeGreaterThan(0);
     for (const token of issued) expect(token.split('.'), 'an IdP token that is a JWT').not.toHaveLength(3);
+    // No client can use it, whichever way it registers: every verdict is blocked at the first MCP call.
+    for (const verdict of report.verdicts) expect(verdict, verdict.client).toMatchObject({ level: 'cannot-connect', item: 'mcp.initialize' });
     expect((proxy as Peer<Announced>).output()).toContain('Token validation failed: Failed to extract key ID from token: Invalid JWT');
   });
 

@@ -93,6 +93,17 @@ describe('the doctor against the MCP SDK example server with --oauth', () => {
     });
     // The only failure is the one that ends the connection after an hour.
     expect(nonPassing(report).filter((line) => line.startsWith('fail'))).toEqual([`fail tokens.refresh-token: ${item(report, 'tokens.refresh-token').detail}`]);
+    // The verdict: not "cannot connect", but "connects, must re-authorize", after how long, and why.
+    expect(report.verdict).toEqual({
+      client: 'mcp-manager',
+      name: 'MCP Manager',
+      level: 'reauthorize',
+      summary: 'registers itself (DCR, confidential client) and connects, but no refresh token is issued: users sign in again every 1 h (expires_in)',
+      item: 'tokens.refresh-token',
+      unchecked: [],
+    });
+    // Claude (either client type, refresh used if issued) fares the same.
+    expect(Object.fromEntries(report.verdicts.map((verdict) => [verdict.client, verdict.level]))).toMatchObject({ 'mcp-manager': 'reauthorize', claude: 'reauthorize' });
   });
 });
 
@@ -122,5 +133,9 @@ describe('the doctor against the MCP SDK example server without OAuth', () => {
     for (const id of oauthItems) expect(item(report, id), id).toMatchObject({ status: 'skip', detail: 'no OAuth: the MCP URL answers without credentials (resource.challenge)' });
     expect(report.counts.fail).toBe(0);
     expect(report.facts).toEqual({ timeouts: [], oauth: false, withoutOAuth: 'none', mcp: 'ok' });
+    // MCP Manager connects in its static-header mode (a header the server ignores, or none); clients
+    // that connect to authless servers connect as they are.
+    expect(report.verdict).toMatchObject({ level: 'other-mode', summary: 'the server asks for no credentials, and this client connects to it through its static-header mode (any header, or none)' });
+    expect(report.verdicts.find((verdict) => verdict.client === 'claude')).toMatchObject({ level: 'connects', summary: 'connects without credentials: the server asks for none' });
   });
 });

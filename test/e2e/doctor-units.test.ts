@@ -436,7 +436,10 @@ describe('the command line', () => {
     expect(parsed).toEqual({
       kind: 'run',
       json: true,
+      table: false,
       options: {
+        client: undefined,
+        requestTimeoutMs: undefined,
         url: 'https://h.test/mcp',
         login: { username: 'alice', password: 'pa:ss' },
         call: { name: 'notes_add', arguments: { text: 'hi' } },
@@ -450,6 +453,8 @@ describe('the command line', () => {
     });
     expect(parseDoctorArgs(['https://h.test/mcp', '--call', 'whoami'])).toMatchObject({ kind: 'run', json: false, options: { call: { name: 'whoami', arguments: {} }, openBrowser: true } });
     expect(parseDoctorArgs(['--help'])).toEqual({ kind: 'help' });
+    expect(parseDoctorArgs(['https://h.test/mcp', '--client', 'VS Code', '--request-timeout', '2.5'])).toMatchObject({ table: false, options: { client: 'vscode', requestTimeoutMs: 2_500 } });
+    expect(parseDoctorArgs(['https://h.test/mcp', '--client', 'all'])).toMatchObject({ table: true, options: { client: undefined } });
   });
 
   it('names each usage error', () => {

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ITEM_IDS, type DoctorReport, type ItemId, type ItemResult } from '../../cli/doctor/checklist.ts';
+import { ITEM_IDS, type DoctorReport, type DoctorRun, type ItemId, type ItemResult } from '../../cli/doctor/checklist.ts';
 import { runDoctor, type DoctorOptions } from '../../cli/doctor/run.ts';
 import { closeBrowser, launchBrowser } from '../../cli/lib/browser-login.ts';
 import { startDevIdp, type DevIdp } from '../../dev/idp/server.ts';
@@ -42,7 +42,7 @@ beforeAll(async () => {
 afterAll(() => cleanUp(closeBrowser, () => system?.stop(), () => idp?.close(), () => proxy?.close()));
 
 /** A run whose prompts and log go nowhere, unless the test collects them. */
-function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorReport> {
+function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<DoctorRun> {
   return runDoctor({ log: () => undefined, ...options });
 }
 
@@ -112,6 +112,9 @@ describe('the doctor against this server', () => {
       mcp: 'ok',
       refreshWorks: true,
     });
+    // Every client this server is meant for connects and stays connected.
+    expect(report.verdict).toEqual({ client: 'mcp-manager', name: 'MCP Manager', level: 'connects', summary: 'registers itself (DCR, confidential client), signs in, calls tools and refreshes', unchecked: [] });
+    expect(report.verdicts.map((verdict) => `${verdict.client}: ${verdict.level}`)).toEqual(['mcp-manager', 'claude', 'chatgpt', 'claude-code', 'vscode', 'cursor', 'mcp-inspector'].map((client) => `${client}: connects`));
     // The challenge names the path-suffixed metadata, whose resource is the MCP URL (RFC 9728 §3.3).
     expect(item(report, 'resource.challenge-metadata').detail).toMatch(new RegExp(`^resource_metadata="${proxy.origin}${PRM_MCP}"`));
     expect(item(report, 'resource.metadata').detail).toBe(`${proxy.origin}${PRM_MCP} (the URL the challenge names)`);
@@ -141,9 +144,10 @@ describe('the doctor against this server', () => {
     proxy.setFaults([]);
     const { code, stdout, stderr } = await runCli([proxy.mcpUrl, '--login', 'alice:alice', '--json']);
     expect(stderr).toBe('');
-    const report = JSON.parse(stdout) as DoctorReport;
+    const report = JSON.parse(stdout) as DoctorRun;
     expect(nonPassing(report).filter((line) => !line.startsWith('skip mcp.tool-call'))).toEqual([]);
-    expect(report).toMatchObject({ schema: 'mcp-doctor/1', url: proxy.mcpUrl, ok: true });
+    expect(report).toMatchObject({ schema: 'mcp-doctor/1', url: proxy.mcpUrl, ok: true, verdict: { client: 'mcp-manager', level: 'connects' } });
+    expect(report.verdicts).toHaveLength(7);
     expect(report.items.map((entry) => entry.id)).toEqual(ITEM_IDS);
     expect(code).toBe(0);
   });
@@ -179,16 +183,27 @@ describe('the doctor against this server', () => {
     expect(nonPassing(report)).toEqual(['skip mcp.tool-call: not asked: add --call <tool>[:<json arguments>] to call one']);
   });
 
-  it('exits 1 on a FAIL and 2 on a usage error', async () => {
+  it('exits with the verdict: 4 when MCP Manager connects only if set up by hand, 1 when it cannot connect, 2 on a usage error', async () => {
     proxy.setFaults([{ name: 'registration off', match: at('GET', AS_METADATA), rewrite: { json: ({ registration_endpoint: _, ...rest }: Record<string, unknown>) => rest } }]);
-    const failed = await runCli([proxy.mcpUrl, '--skip-auth']);
-    expect(failed.stdout).toContain('FAIL  registration_endpoint present (DCR)');
-    expect(failed.stdout).toContain('MCP Manager cannot connect until every FAIL is fixed.');
-    expect(failed.code).toBe(1);
+    const byHand = await runCli([proxy.mcpUrl, '--skip-auth']);
+    expect(byHand.stdout).toContain('FAIL  registration_endpoint present (DCR)');
+    expect(byHand.stdout).toContain(
+      'MCP Manager: CONNECTS ONLY IF SET UP BY HAND: the server offers no dynamic client registration; it connects once someone sets it up with a pre-registered client (client id and secret) or a static header token (server.registration-endpoint).',
+    );
+    expect(byHand.code).toBe(4);
+
+    proxy.setFaults([{ name: 'no S256', match: at('GET', AS_METADATA), rewrite: { json: ({ code_challenge_methods_supported: _, ...rest }: Record<string, unknown>) => rest } }]);
+    const blocked = await runCli([proxy.mcpUrl, '--skip-auth', '--client', 'all']);
+    expect(blocked.stdout).toContain('MCP Manager: CANNOT CONNECT: code_challenge_methods_supported includes S256:');
+    // The compatibility table: one row per client, every one blocked by the same step.
+    const table = blocked.stdout.slice(blocked.stdout.indexOf('\nclient '));
+    for (const name of ['MCP Manager', 'Claude (', 'ChatGPT', 'Claude Code', 'VS Code', 'Cursor', 'MCP Inspector']) expect(table).toMatch(new RegExp(`\\n${name.replace('(', '\\(')}[^\\n]*cannot connect`));
+    expect(blocked.code).toBe(1);
 
     const usage = await runCli(['not a url']);
     expect(usage.stderr).toContain('mcp-doctor: not an http(s) URL: not a url');
     expect(usage.code).toBe(2);
+    expect((await runCli([proxy.mcpUrl, '--client', 'netscape'])).stderr).toContain('--client takes one of mcp-manager, claude, chatgpt, claude-code, vscode, cursor, mcp-inspector, or all (got "netscape")');
   });
 });
 

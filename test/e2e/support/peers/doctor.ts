@@ -3,14 +3,14 @@
  * write: interactively (no `--login`, which knows only this project's pages), with the user's part
  * done over plain HTTP by ./user-agent.ts as soon as the doctor prints the sign-in URL.
  */
-import { runDoctor, type DoctorOptions, type DoctorReport, type ItemId, type ItemResult } from '../../../../cli/doctor/run.ts';
+import { runDoctor, type DoctorOptions, type DoctorReport, type DoctorRun, type ItemId, type ItemResult } from '../../../../cli/doctor/run.ts';
 import { signInOverHttp, type Credentials } from './user-agent.ts';
 
 /** Long enough for a sign-in over HTTP through an IdP; short enough that a broken one fails the test quickly. */
 const SIGN_IN_TIMEOUT_MS = 15_000;
 
 export interface PeerRun {
-  report: DoctorReport;
+  report: DoctorRun;
   /** Where the user's browser was sent back to, if the doctor asked for a sign-in. */
   returnedTo: URL | undefined;
   /** Why the user's part failed, if it did (the doctor then reports its own time-out). */
