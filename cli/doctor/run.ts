@@ -10,7 +10,8 @@
 import { redactKnownSecrets } from './redact.ts';
 import { checkAuthorization } from './authorization.ts';
 import { Checklist, ITEMS, type DoctorRun, type Step } from './checklist.ts';
-import { DEFAULT_CLIENT, verdictsFor, type ClientVerdict } from './verdict.ts';
+import { DEFAULT_CLIENT } from './profiles.ts';
+import { verdictsFor, type ClientVerdict } from './verdict.ts';
 import { initialFacts, type DoctorContext, type DoctorOptions } from './context.ts';
 import { HttpClient } from './http.ts';
 import { checkLifecycle } from './lifecycle.ts';

@@ -11,7 +11,7 @@
  */
 import type { DoctorReport, ItemId, ItemResult } from './checklist.ts';
 import type { DoctorFacts } from './context.ts';
-import { DEFAULT_CLIENT, PROFILES, type ClientId, type ClientProfile } from './profiles.ts';
+import { PROFILES, type ClientId, type ClientProfile } from './profiles.ts';
 
 export type VerdictLevel = 'connects' | 'reauthorize' | 'other-mode' | 'cannot-connect' | 'undetermined';
 
@@ -232,4 +232,3 @@ function formatSeconds(seconds: number): string {
   return `${seconds} s`;
 }
 
-export { DEFAULT_CLIENT };
