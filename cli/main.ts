@@ -48,7 +48,7 @@ function headlessBrowserProblem(): string | undefined {
   try {
     import.meta.resolve('playwright-core');
   } catch {
-    return '--login needs the playwright-core package (npm install playwright-core), or sign in interactively without --login';
+    return '--login needs playwright-core beside the doctor (npx -p mcp-doctor -p playwright-core mcp-doctor …, or npm install playwright-core where mcp-doctor is installed), or sign in interactively without --login';
   }
   // The choice browser-login.ts makes, without unpacking or loading anything.
   const problem = chromiumProblem();

@@ -6,7 +6,7 @@ import { findProfile, PROFILES, type ClientId } from './profiles.ts';
 const CLIENT_NAMES = PROFILES.map((profile) => profile.id).join(', ');
 
 export const USAGE = `Usage: mcp-doctor [doctor] <mcp-url> [options]
-       npm run doctor -- <mcp-url> [options]
+       npx mcp-doctor <mcp-url> [options]
 
 Checks a remote MCP server against what MCP Manager (or another client) needs: OAuth discovery,
 dynamic client registration, the authorization code flow with PKCE, MCP over Streamable HTTP (and

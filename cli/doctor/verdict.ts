@@ -129,8 +129,9 @@ function withoutOAuth(
     const why = 'the server refuses requests without credentials and offers no OAuth discovery';
     return takesHeader ? verdict('other-mode', `${why}: it connects with a static header token someone configures (not checked)`, 'resource.challenge') : verdict('cannot-connect', `${why}, and this client has no static-header mode`, 'resource.challenge');
   }
-  // Open: MCP answered an unauthenticated initialize.
-  if (status('mcp.initialize') === 'fail') return blocked('mcp.initialize');
+  // Open: MCP answered an unauthenticated initialize. Anything else (a 404, an HTML page, a 5xx) is
+  // not an MCP server at all, whatever it asks for.
+  if (status('mcp.initialize') !== 'pass') return status('mcp.initialize') === 'fail' ? blocked('mcp.initialize') : blocked('resource.challenge');
   if (profile.registration.includes('none')) return verdict('connects', 'connects without credentials: the server asks for none', 'resource.challenge');
   if (takesHeader) return verdict('other-mode', 'the server asks for no credentials, and this client connects to it through its static-header mode (any header, or none)', 'resource.challenge');
   return verdict('cannot-connect', 'the server offers no OAuth, and this client connects only through OAuth', 'resource.challenge');

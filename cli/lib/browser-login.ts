@@ -1,8 +1,12 @@
 /**
  * Drives the browser part of an OAuth authorization in headless Chromium: the server's consent page,
  * then the upstream IdP's login form, until the browser is sent to the client's redirect URI, whose
- * URL (with `code` or `error`) is returned. Chromium through playwright-core: the system's, or the one
- * bundled in a devDependency (./chromium.ts says which).
+ * URL (with `code` or `error`) is returned. Chromium through playwright-core: the system's Chromium or
+ * Chrome, or in this repository the one bundled in a devDependency (./chromium.ts says which).
+ *
+ * Loaded only for a headless sign-in (the doctor imports it dynamically, for `--login`): playwright-core
+ * is an optional peer dependency of the published `mcp-doctor` package, which runs its interactive
+ * sign-in in the system browser without it.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { resolveChromium } from './chromium.ts';

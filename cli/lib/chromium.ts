@@ -2,11 +2,13 @@
  * Which Chromium the headless sign-in drives (browser-login.ts: the end-to-end tests and the doctor's
  * `--login`), and how to start it. In this order:
  *
- * 1. `CHROMIUM_PATH`, when set: that binary.
+ * 1. `CHROMIUM_PATH`, when set: that binary (Chromium, Chrome, Edge: any Chromium playwright-core drives).
  * 2. `MCP_BROWSER=bundled`: the Chromium inside the `@sparticuz/chromium` devDependency, even where a
  *    system one is installed (to test with what a machine without Chromium gets).
- * 3. The system's Chromium, `/usr/bin/chromium` (Debian's package), when it is installed.
- * 4. Otherwise the bundled one, unless `MCP_BROWSER=system` asks for a system Chromium only.
+ * 3. The system's Chromium or Chrome, where their packages and installers put it (see
+ *    {@link systemBrowserPaths}): `/usr/bin/chromium` (Debian's package) first.
+ * 4. Otherwise the bundled one, when it is installed (in this repository; the published `mcp-doctor`
+ *    package does not depend on it), unless `MCP_BROWSER=system` asks for a system browser only.
  *
  * The bundled Chromium is a brotli-compressed chrome-headless-shell for x64 Linux, with the NSS
  * libraries it links against (built for Amazon Linux 2023, glibc only beyond them) and a font. It is
@@ -19,13 +21,12 @@
 import { accessSync, constants, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, normalize, sep } from 'node:path';
+import { dirname, join, normalize, sep, win32 } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { brotliDecompress, createBrotliDecompress } from 'node:zlib';
 import { isRunning } from './processes.ts';
 
-export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 const PACKAGE = '@sparticuz/chromium';
 /** Written last into an unpacked bundle: its presence means the bundle is complete. */
 const MARKER = 'mcp-bundled-chromium.json';
@@ -41,8 +42,8 @@ export interface ChromiumChoice {
 type Env = Record<string, string | undefined>;
 
 /** The browser to launch, unpacking the bundled one if that is the one, or an error saying what to do. */
-export async function resolveChromium(env: Env = process.env): Promise<ChromiumChoice> {
-  const chosen = chooseChromium(env);
+export async function resolveChromium(env: Env = process.env, platform: NodeJS.Platform = process.platform): Promise<ChromiumChoice> {
+  const chosen = chooseChromium(env, platform);
   if (typeof chosen === 'string') throw new Error(chosen);
   if (chosen.source !== 'bundled') return { ...chosen, env: bundleEnvironment(dirname(chosen.executablePath), env) ?? {} };
   const dir = await unpackBundledChromium();
@@ -50,21 +51,45 @@ export async function resolveChromium(env: Env = process.env): Promise<ChromiumC
 }
 
 /** Without unpacking or loading anything: why no browser can be launched, if none can. For a check before a run. */
-export function chromiumProblem(env: Env = process.env): string | undefined {
-  const chosen = chooseChromium(env);
+export function chromiumProblem(env: Env = process.env, platform: NodeJS.Platform = process.platform): string | undefined {
+  const chosen = chooseChromium(env, platform);
   return typeof chosen === 'string' ? chosen : undefined;
 }
 
-function chooseChromium(env: Env): Omit<ChromiumChoice, 'env'> | string {
+/**
+ * Where the system's Chromium or Chrome is, most likely first: the paths their packages and
+ * installers use (Debian/Ubuntu/Fedora/Arch packages, Google's .deb/.rpm, the snap; the macOS app
+ * bundles; Windows' per-machine and per-user installs, and Edge, which every Windows has).
+ */
+export function systemBrowserPaths(platform: NodeJS.Platform = process.platform, env: Env = process.env): string[] {
+  if (platform === 'darwin') {
+    const apps = ['/Applications', ...(env.HOME ? [join(env.HOME, 'Applications')] : [])];
+    return apps.flatMap((folder) => [join(folder, 'Google Chrome.app/Contents/MacOS/Google Chrome'), join(folder, 'Chromium.app/Contents/MacOS/Chromium')]);
+  }
+  if (platform === 'win32') {
+    const roots = [env.LOCALAPPDATA, env.PROGRAMFILES ?? env.ProgramFiles, env['PROGRAMFILES(X86)'] ?? env['ProgramFiles(x86)']].filter((root): root is string => Boolean(root));
+    return [
+      ...roots.flatMap((root) => [win32.join(root, 'Google', 'Chrome', 'Application', 'chrome.exe'), win32.join(root, 'Chromium', 'Application', 'chrome.exe')]),
+      ...roots.map((root) => win32.join(root, 'Microsoft', 'Edge', 'Application', 'msedge.exe')),
+    ];
+  }
+  return ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable', '/usr/bin/google-chrome', '/snap/bin/chromium'];
+}
+
+function chooseChromium(env: Env, platform: NodeJS.Platform): Omit<ChromiumChoice, 'env'> | string {
   const explicit = env.CHROMIUM_PATH;
   if (explicit) return existsSync(explicit) ? { executablePath: explicit, source: 'CHROMIUM_PATH' } : `CHROMIUM_PATH names ${explicit}, which does not exist`;
   const mode = (env.MCP_BROWSER ?? 'auto').toLowerCase();
   if (mode !== 'auto' && mode !== 'system' && mode !== 'bundled') return `MCP_BROWSER must be auto, system or bundled (got "${env.MCP_BROWSER}")`;
-  if (mode !== 'bundled' && isExecutable(SYSTEM_CHROMIUM)) return { executablePath: SYSTEM_CHROMIUM, source: 'system' };
-  if (mode === 'system') return `MCP_BROWSER=system, and there is no Chromium at ${SYSTEM_CHROMIUM}: install it (apt-get install chromium) or set CHROMIUM_PATH`;
-  const bundle = bundledPackage();
+  const candidates = systemBrowserPaths(platform, env);
+  const system = mode === 'bundled' ? undefined : candidates.find(isExecutable);
+  if (system) return { executablePath: system, source: 'system' };
+  const none = `no Chromium or Chrome at ${candidates.join(', ') || '(no known location on this platform)'}: install one${platform === 'linux' ? ' (e.g. apt-get install chromium)' : ''}, or set CHROMIUM_PATH to its binary`;
+  if (mode === 'system') return `MCP_BROWSER=system, and ${none}`;
+  const bundle = bundledPackage(platform);
+  if (typeof bundle === 'string') return mode === 'bundled' ? `MCP_BROWSER=bundled, and ${bundle}` : none;
   // Its path is known once it is unpacked (resolveChromium).
-  return typeof bundle === 'string' ? bundle : { executablePath: '', source: 'bundled' };
+  return { executablePath: '', source: 'bundled' };
 }
 
 function isExecutable(path: string): boolean {
@@ -82,15 +107,14 @@ interface BundledPackage {
   bin: string;
 }
 
-function bundledPackage(): BundledPackage | string {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    return `no Chromium at ${SYSTEM_CHROMIUM}, and the bundled one (${PACKAGE}) is for x64 Linux only: install Chromium or Chrome and set CHROMIUM_PATH`;
-  }
+/** This repository's bundled Chromium, or why there is none (the published package never has one). */
+function bundledPackage(platform: NodeJS.Platform = process.platform): BundledPackage | string {
+  if (platform !== 'linux' || process.arch !== 'x64') return `the bundled Chromium (${PACKAGE}) is for x64 Linux only`;
   let entry: string;
   try {
     entry = createRequire(import.meta.url).resolve(PACKAGE);
   } catch {
-    return `no Chromium at ${SYSTEM_CHROMIUM}, and the bundled one is not installed (npm install --save-dev ${PACKAGE}); or set CHROMIUM_PATH`;
+    return `the bundled Chromium (${PACKAGE}, a devDependency of this repository) is not installed`;
   }
   const root = join(dirname(entry), '..');
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
