@@ -12,7 +12,7 @@
  */
 import type { ClientInfo, OAuthHelpers } from '@cloudflare/workers-oauth-provider';
 import { isTrusted } from '../auth/trusted-clients';
-import { grantRow, hostOf, isMetadataDocumentId, readGrant, type GrantRow } from '../storage/grant-records';
+import { grantRow, hostOf, isMetadataDocumentId, readGrant, readJsonRecord, type GrantRow } from '../storage/grant-records';
 
 export { readGrant, type GrantRow } from '../storage/grant-records';
 
@@ -60,8 +60,7 @@ export async function scanGrants(kv: KVNamespace, cursor: string | undefined): P
       const parts = key.name.split(':');
       // grant:<user>:<grant>, user ids and grant ids never hold ':' (userIdFor; the provider's ids).
       if (parts.length !== 3) return undefined;
-      const record = await kv.get<unknown>(key.name, 'json');
-      return grantRow(parts[1] as string, parts[2] as string, record);
+      return grantRow(parts[1] as string, parts[2] as string, await readJsonRecord(kv, key.name));
     }),
   );
   return { grants: rows.filter((row): row is GrantRow => row !== undefined), cursor: listed.list_complete ? undefined : listed.cursor };

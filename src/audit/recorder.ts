@@ -169,13 +169,17 @@ function track(write: Promise<void>): void {
 }
 
 /**
- * Resolves once every batch this isolate has opened is written, the log line included. The Worker
- * never needs it (`waitUntil` keeps the isolate alive); a test run does, so that no write (and no
- * console call) is still under way when a test file ends and its runner goes away.
+ * Resolves once every batch this isolate has opened is written, the log line included, or after
+ * `timeoutMs`. The Worker never needs it (`waitUntil` keeps the isolate alive); a test run does, so
+ * that no write (and no console call) is still under way when a test file ends and its runner goes
+ * away. It polls instead of awaiting the writes: they belong to other requests' contexts, and workerd
+ * does not let one context wait on another's promises (the wait hangs).
  */
-export async function auditWritesSettled(): Promise<void> {
-  while (inFlight.size > 0) await Promise.all(inFlight);
+export async function auditWritesSettled(timeoutMs = 5_000): Promise<void> {
+  for (let waited = 0; inFlight.size > 0 && waited < timeoutMs; waited += SETTLE_POLL_MS) await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
 }
+
+const SETTLE_POLL_MS = 25;
 
 function enqueue(env: Env, ctx: ExecutionContext, records: AuditRecord[]): void {
   const joined = open;

@@ -24,7 +24,23 @@ export interface GrantRow {
 
 /** One grant's row, or undefined when it is gone or not shaped as the provider writes it. */
 export async function readGrant(kv: KVNamespace, userId: string, grantId: string): Promise<GrantRow | undefined> {
-  return grantRow(userId, grantId, await kv.get<unknown>(`grant:${userId}:${grantId}`, 'json'));
+  return grantRow(userId, grantId, await readJsonRecord(kv, `grant:${userId}:${grantId}`));
+}
+
+/**
+ * A KV record as JSON, or undefined when it is missing or not JSON. The pages that list records
+ * (/admin, /account) read whatever is under a prefix; one malformed value must cost its own row,
+ * not the page.
+ */
+export async function readJsonRecord(kv: KVNamespace, key: string): Promise<unknown> {
+  const text = await kv.get(key);
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    console.warn(JSON.stringify({ event: 'kv_record_not_json', prefix: key.split(':')[0] }));
+    return undefined;
+  }
 }
 
 /** The fields the pages show, from a grant record as the provider writes it (seconds) plus `refreshRotation` (ms). */

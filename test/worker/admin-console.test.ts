@@ -289,6 +289,20 @@ describe('what an administrator sees', () => {
     expect((await get(at, alice, '/admin/console/user?id=a%3Ab')).status).toBe(400);
   });
 
+  it('shows the grants list although one grant record is not JSON (it costs its own row, not the page)', async () => {
+    const at = consoleWorker();
+    const alice = await signIn(at, 'alice');
+    const broken = `oidc-broken${crypto.randomUUID().replaceAll('-', '')}`;
+    await SCRATCH_KV.put(`grant:${broken}:g1`, 'not json');
+    const client = await register(at, { client_name: 'Beside a broken record' });
+    const user = freshUser();
+    await tokensFor(at, client, user, ['profile']);
+    const home = await page(at, alice, '/admin');
+    expect(home).not.toContain(broken);
+    expect(await page(at, alice, `/admin/console/users/${encodeURIComponent(user)}`)).toContain('Beside a broken record');
+    await SCRATCH_KV.delete(`grant:${broken}:g1`);
+  });
+
   it('escapes what a client chose for its name, on every page that shows it', async () => {
     const at = consoleWorker();
     const alice = await signIn(at, 'alice');
