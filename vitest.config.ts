@@ -14,7 +14,9 @@ function devSecrets(): Record<string, string> {
 /**
  * Turns the /admin API on inside workerd tests (it is off unless ADMIN_TOKEN is set). SCRATCH_KV is a
  * KV namespace for tests that write records of their own making, which must not land in OAUTH_KV
- * where the provider would read them as real clients or grants.
+ * where the provider would read them as real clients or grants. CONSOLE_KV is the admin console
+ * tests' OAUTH_KV: only what the provider writes, and not the hundreds of clients the other files
+ * register, so a console page shows what those tests made.
  */
 const TEST_ADMIN_TOKEN = 'test-admin-token-not-a-secret-0123456789';
 
@@ -43,7 +45,7 @@ export default defineConfig({
         // Inside workerd, with the real KV, Durable Objects and the provider: modules and routes.
         // Files share one module graph and storage (isolate: false): 4x faster, so tests never
         // assume an empty namespace (they use fresh ids and page through listings).
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV'], ratelimits: rateLimits, outboundService } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' }, miniflare: { bindings: { ...devSecrets(), ADMIN_TOKEN: TEST_ADMIN_TOKEN }, kvNamespaces: ['SCRATCH_KV', 'CONSOLE_KV'], ratelimits: rateLimits, outboundService } })],
         test: {
           name: 'worker',
           include: ['test/worker/**/*.test.ts', 'src/**/*.test.ts'],

@@ -38,17 +38,33 @@ export class CookieJar {
   }
 }
 
-/** Runs the authorization from `authorizationUrl` to the client's redirect URI and returns that URL. */
-export async function httpLogin(authorizationUrl: string, options: HttpLoginOptions, jar = new CookieJar()): Promise<URL> {
-  const redirect = new URL(options.redirectUri);
+/** What to submit on a page that is not a redirect: where, and the form's fields. */
+export type FormFiller = (url: URL, status: number, body: string) => { url: URL; form: URLSearchParams };
+
+export interface WalkOptions {
+  /** Checked before each request: throw to refuse a URL (a walk that must stay on loopback). */
+  guard?: (url: URL) => void;
+  /** Each request gives up after this long. Default 30 s. */
+  stepTimeoutMs?: number;
+}
+
+/**
+ * The browser's part of an authorization: from `authorizationUrl`, following redirects with a cookie
+ * jar and submitting what `fill` makes of each page, until the browser would be sent to `redirectUri`;
+ * returns that URL, unrequested.
+ */
+export async function walkToRedirect(authorizationUrl: string, redirectUri: string, fill: FormFiller, jar = new CookieJar(), options: WalkOptions = {}): Promise<URL> {
+  const redirect = new URL(redirectUri);
+  const timeoutMs = options.stepTimeoutMs ?? STEP_TIMEOUT_MS;
   let url = new URL(authorizationUrl);
   let init: RequestInit = { method: 'GET' };
   for (let step = 0; step < MAX_STEPS; step++) {
+    options.guard?.(url);
     if (url.origin === redirect.origin && url.pathname === redirect.pathname) return url;
     const headers = new Headers(init.headers);
     const cookie = jar.header(url);
     if (cookie) headers.set('Cookie', cookie);
-    const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     jar.store(url, response);
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location) {
@@ -56,12 +72,16 @@ export async function httpLogin(authorizationUrl: string, options: HttpLoginOpti
       init = { method: 'GET' };
       continue;
     }
-    const body = await response.text();
-    const next = nextForm(url, response.status, body, options);
+    const next = fill(url, response.status, await response.text());
     url = next.url;
     init = { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: next.form.toString() };
   }
-  throw new Error(`no redirect to ${options.redirectUri} after ${MAX_STEPS} steps`);
+  throw new Error(`no redirect to ${redirectUri} after ${MAX_STEPS} steps`);
+}
+
+/** Runs the authorization from `authorizationUrl` to the client's redirect URI and returns that URL. */
+export function httpLogin(authorizationUrl: string, options: HttpLoginOptions, jar = new CookieJar()): Promise<URL> {
+  return walkToRedirect(authorizationUrl, options.redirectUri, (url, status, body) => nextForm(url, status, body, options), jar);
 }
 
 function nextForm(url: URL, status: number, body: string, options: HttpLoginOptions): { url: URL; form: URLSearchParams } {
@@ -79,7 +99,8 @@ function nextForm(url: URL, status: number, body: string, options: HttpLoginOpti
   throw new Error(`unexpected page at ${url.origin}${url.pathname} (HTTP ${status}): ${visibleText(body).slice(0, 300)}`);
 }
 
-function visibleText(html: string): string {
+/** A page's text without its markup, for error messages. */
+export function visibleText(html: string): string {
   return html
     .replace(/<(style|script|title)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
     .replace(/<[^>]+>/g, ' ')

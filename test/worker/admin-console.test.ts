@@ -4,7 +4,7 @@
  * confirmation page says; everyone else gets 403 on every page and action, and no form from another
  * site or session is accepted.
  *
- * These tests run the Worker with OAUTH_KV pointed at SCRATCH_KV (consistency layer off, since the
+ * These tests run the Worker with OAUTH_KV pointed at CONSOLE_KV (consistency layer off, since the
  * journal would repair the real namespace's key names): the console lists whole namespaces, and the
  * registration switch must not close /register for the other suites sharing this storage. Their
  * users' ids start with `00-`, so their grants come first in the `grant:` key order every view walks.
@@ -23,7 +23,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const SCRATCH_KV = Reflect.get(env, 'SCRATCH_KV') as KVNamespace;
+/** The console's OAUTH_KV: a namespace of its own (vitest.config.ts), holding only what the provider writes. */
+const CONSOLE_KV = Reflect.get(env, 'CONSOLE_KV') as KVNamespace;
 const ADMIN_TOKEN = String(Reflect.get(env, 'ADMIN_TOKEN'));
 
 interface Console {
@@ -34,7 +35,7 @@ interface Console {
 /** A Worker whose administrators are `vars` say, on the scratch namespace. */
 function consoleWorker(vars: Record<string, string | undefined> = { ADMIN_EMAILS: 'alice@example.com' }): Console {
   const idp = DevIdp.install();
-  return { idp, env: { ...idp.env, OAUTH_KV: SCRATCH_KV, CONSISTENCY_LAYER: 'off', ...vars } as Env };
+  return { idp, env: { ...idp.env, OAUTH_KV: CONSOLE_KV, CONSISTENCY_LAYER: 'off', ...vars } as Env };
 }
 
 function cookieNamed(response: Response, name: string): string | undefined {
@@ -200,7 +201,7 @@ describe('who gets in', () => {
       expect(await response.text()).toContain('Not an administrator');
     }
     for (const path of CONSOLE_ACTIONS) expect((await post(at, bob, path, { csrf, open: 'off', client_name: 'x', redirect_uris: CALLBACK })).status, path).toBe(403);
-    expect(await SCRATCH_KV.get(REGISTRATION_SWITCH_KEY)).toBeNull();
+    expect(await CONSOLE_KV.get(REGISTRATION_SWITCH_KEY)).toBeNull();
     // The bearer API does not take a session: 401 without the token, 404 when it is off.
     expect((await get(at, bob, '/admin/clients')).status).toBe(401);
     expect((await get({ ...at, env: { ...at.env, ADMIN_TOKEN: undefined } as Env }, bob, '/admin/clients')).status).toBe(404);
@@ -293,14 +294,14 @@ describe('what an administrator sees', () => {
     const at = consoleWorker();
     const alice = await signIn(at, 'alice');
     const broken = `oidc-broken${crypto.randomUUID().replaceAll('-', '')}`;
-    await SCRATCH_KV.put(`grant:${broken}:g1`, 'not json');
+    await CONSOLE_KV.put(`grant:${broken}:g1`, 'not json');
     const client = await register(at, { client_name: 'Beside a broken record' });
     const user = freshUser();
     await tokensFor(at, client, user, ['profile']);
     const home = await page(at, alice, '/admin');
     expect(home).not.toContain(broken);
     expect(await page(at, alice, `/admin/console/users/${encodeURIComponent(user)}`)).toContain('Beside a broken record');
-    await SCRATCH_KV.delete(`grant:${broken}:g1`);
+    await CONSOLE_KV.delete(`grant:${broken}:g1`);
   });
 
   it('escapes what a client chose for its name, on every page that shows it', async () => {
@@ -418,7 +419,7 @@ describe('actions', () => {
     const clientSecret = /<code id="client-secret">([^<]+)<\/code>/.exec(html)?.[1] ?? '';
     expect(clientId).not.toBe('');
     expect(clientSecret.length).toBeGreaterThan(16);
-    expect(await SCRATCH_KV.get(`trusted-client:${clientId}`)).toBe('1');
+    expect(await CONSOLE_KV.get(`trusted-client:${clientId}`)).toBe('1');
     // Only its hash is stored: no page shows the secret again.
     expect(await clientRowHtml(at, alice, clientId)).toContain('pre-registered by an administrator');
     expect(await clientRowHtml(at, alice, clientId)).not.toContain(clientSecret);
@@ -492,14 +493,14 @@ describe('actions', () => {
       await register(at);
       // A value other than on or off changes nothing.
       expect((await post(at, alice, '/admin/console/registration', { csrf: csrfOf(before), open: 'maybe' })).status).toBe(400);
-      expect(await SCRATCH_KV.get(REGISTRATION_SWITCH_KEY)).toBeNull();
+      expect(await CONSOLE_KV.get(REGISTRATION_SWITCH_KEY)).toBeNull();
       // Both switches are in the audit trail, with the administrator who made them.
       const switched = await auditLines('type=admin.action', (lines) => ['registration_closed', 'registration_opened'].every((reason) => lines.some((line) => line.reason === reason)));
       for (const reason of ['registration_closed', 'registration_opened']) {
         expect(switched.find((line) => line.reason === reason)).toMatchObject({ outcome: 'ok', email: 'alice@example.com', actor: expect.stringMatching(/^oidc-/) });
       }
     } finally {
-      await SCRATCH_KV.delete(REGISTRATION_SWITCH_KEY);
+      await CONSOLE_KV.delete(REGISTRATION_SWITCH_KEY);
     }
   });
 

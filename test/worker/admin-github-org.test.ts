@@ -13,11 +13,12 @@ import { describe, expect, it } from 'vitest';
 import { GITHUB_API, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_WEB } from './fixtures/github.ts';
 import { CALLBACK, ORIGIN, workerWithEnv } from './helpers';
 
-const SCRATCH_KV = Reflect.get(env, 'SCRATCH_KV') as KVNamespace;
+/** The console's OAUTH_KV: a namespace of its own (vitest.config.ts), holding only what the provider writes. */
+const CONSOLE_KV = Reflect.get(env, 'CONSOLE_KV') as KVNamespace;
 
 /** UPSTREAM=github against the double, with `vars` (the admin rule) on top. */
 function githubConsole(vars: Record<string, string>): Env {
-  return { ...env, UPSTREAM: 'github', GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_BASE_URL: GITHUB_WEB, GITHUB_API_URL: GITHUB_API, OAUTH_KV: SCRATCH_KV, CONSISTENCY_LAYER: 'off', ...vars } as unknown as Env;
+  return { ...env, UPSTREAM: 'github', GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_BASE_URL: GITHUB_WEB, GITHUB_API_URL: GITHUB_API, OAUTH_KV: CONSOLE_KV, CONSISTENCY_LAYER: 'off', ...vars } as unknown as Env;
 }
 
 /** The console's pages (GET) and actions (POST), with ids that need not exist: refusal comes before any lookup. */

@@ -7,10 +7,9 @@
  * there). Servers that approve at once (the MCP SDK's demo, FastMCP's in-memory provider) need no
  * form at all. Loopback only: every URL it is sent to must be on 127.0.0.1 or localhost.
  */
-import { CookieJar } from '../../../../cli/lib/http-login.ts';
+import { CookieJar, visibleText, walkToRedirect } from '../../../../cli/lib/http-login.ts';
 import { isLoopbackHostname } from '../../../../cli/doctor/url-policy.ts';
 
-const MAX_STEPS = 20;
 const STEP_TIMEOUT_MS = 10_000;
 
 export interface Credentials {
@@ -20,35 +19,18 @@ export interface Credentials {
 
 /** Walks from `authorizationUrl` to `redirectUri` and returns the URL the browser was sent back to. */
 export async function signInOverHttp(authorizationUrl: string, redirectUri: string, credentials: Credentials = { login: 'alice', password: 'alice' }): Promise<URL> {
-  const redirect = new URL(redirectUri);
-  const jar = new CookieJar();
-  let url = new URL(authorizationUrl);
-  let init: RequestInit = { method: 'GET' };
-  for (let step = 0; step < MAX_STEPS; step++) {
-    if (!isLoopbackHostname(url.hostname)) throw new Error(`the sign-in left loopback: ${url.origin}`);
-    if (url.origin === redirect.origin && url.pathname === redirect.pathname) {
-      // Delivered to the doctor's receiver, as a browser would.
-      await fetch(url, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) }).then((response) => response.body?.cancel());
-      return url;
-    }
-    const headers = new Headers(init.headers);
-    const cookie = jar.header(url);
-    if (cookie) headers.set('Cookie', cookie);
-    const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
-    jar.store(url, response);
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location) {
-      url = new URL(location, url);
-      init = { method: 'GET' };
-      continue;
-    }
-    const body = await response.text();
+  const fill = (url: URL, status: number, body: string) => {
     const form = nextForm(url, body, credentials);
-    if (!form) throw new Error(`no form to submit at ${url.origin}${url.pathname} (HTTP ${response.status}): ${visibleText(body).slice(0, 300)}`);
-    url = form.action;
-    init = { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.fields.toString() };
-  }
-  throw new Error(`no redirect to ${redirectUri} after ${MAX_STEPS} steps`);
+    if (!form) throw new Error(`no form to submit at ${url.origin}${url.pathname} (HTTP ${status}): ${visibleText(body).slice(0, 300)}`);
+    return { url: form.action, form: form.fields };
+  };
+  const guard = (url: URL) => {
+    if (!isLoopbackHostname(url.hostname)) throw new Error(`the sign-in left loopback: ${url.origin}`);
+  };
+  const back = await walkToRedirect(authorizationUrl, redirectUri, fill, new CookieJar(), { guard, stepTimeoutMs: STEP_TIMEOUT_MS });
+  // Delivered to the doctor's receiver, as a browser would.
+  await fetch(back, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) }).then((response) => response.body?.cancel());
+  return back;
 }
 
 /** The page's first form, filled: hidden fields kept, credentials typed in, Allow chosen. */
@@ -84,10 +66,3 @@ function decodeEntities(value: string): string {
   return value.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (_, entity: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", '#x27': "'" })[entity] ?? '');
 }
 
-function visibleText(html: string): string {
-  return html
-    .replace(/<(style|script|title)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-}
