@@ -18,7 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative, resolve, sep } from 'node:path';
@@ -234,7 +234,15 @@ describe('the headless browser, once playwright-core is installed beside the doc
   });
 
   it('finds the system’s Chromium or Chrome, and says how to name one when there is none', () => {
-    const system = chromium.systemBrowserPaths('linux', {}).find((path) => existsSync(path));
+    // The same test as the finder's: an executable file there (a machine's /usr/bin/chromium may be a stub).
+    const system = chromium.systemBrowserPaths('linux', {}).find((path) => {
+      try {
+        accessSync(path, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
     expect(chromium.chromiumProblem({}, 'linux')).toEqual(system ? undefined : expect.stringContaining('or set CHROMIUM_PATH to its binary'));
     // No macOS browser on this machine: what a machine without any browser is told.
     if (process.platform !== 'darwin') {
