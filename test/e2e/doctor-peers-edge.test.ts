@@ -17,6 +17,20 @@ function doctor(options: Partial<DoctorOptions> & { url: string }): Promise<Doct
   return runDoctor({ log: () => undefined, ...options });
 }
 
+
+/** Authorization server metadata for a scripted server at `base`, with these token endpoint auth methods. */
+function serverMetadata(base: string, authMethods: string[]): Record<string, unknown> {
+  return {
+    issuer: base,
+    authorization_endpoint: `${base}/authorize`,
+    token_endpoint: `${base}/token`,
+    registration_endpoint: `${base}/register`,
+    code_challenge_methods_supported: ['S256'],
+    response_types_supported: ['code'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_methods_supported: authMethods,
+  };
+}
 describe('a server that accepts connections and never answers', () => {
   let silent: TcpServer;
   const sockets = new Set<Socket>();
@@ -175,16 +189,7 @@ describe('a scripted server with broken metadata, redirects and a leaky token en
       // Unauthenticated: challenged; with a token: not served (this test is about the token endpoint).
       'POST /mcp': (request, body, response) => (request.headers.authorization ? void response.writeHead(404).end() : challenge()(request, body, response)),
       'GET /.well-known/oauth-protected-resource/mcp': json(200, { resource: `${base}/mcp`, authorization_servers: [base] }),
-      'GET /.well-known/oauth-authorization-server': json(200, {
-        issuer: base,
-        authorization_endpoint: `${base}/authorize`,
-        token_endpoint: `${base}/token`,
-        registration_endpoint: `${base}/register`,
-        code_challenge_methods_supported: ['S256'],
-        response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
-      }),
+      'GET /.well-known/oauth-authorization-server': json(200, serverMetadata(base, ['client_secret_post', 'client_secret_basic'])),
       'POST /register': (request, body, response) => {
         const asked = JSON.parse(body) as { token_endpoint_auth_method: string };
         const id = `client-${clients.size}`;
@@ -234,16 +239,7 @@ describe('a scripted server with broken metadata, redirects and a leaky token en
     script({
       'POST /mcp': challenge(),
       'GET /.well-known/oauth-protected-resource/mcp': json(200, { resource: `${base}/mcp`, authorization_servers: [base] }),
-      'GET /.well-known/oauth-authorization-server': json(200, {
-        issuer: base,
-        authorization_endpoint: `${base}/authorize`,
-        token_endpoint: `${base}/token`,
-        registration_endpoint: `${base}/register`,
-        code_challenge_methods_supported: ['S256'],
-        response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_methods_supported: ['client_secret_post'],
-      }),
+      'GET /.well-known/oauth-authorization-server': json(200, serverMetadata(base, ['client_secret_post'])),
       'POST /register': (_request, body, response) => {
         const asked = JSON.parse(body) as { token_endpoint_auth_method: string; redirect_uris: string[] };
         const secret = asked.token_endpoint_auth_method === 'none' ? {} : { client_secret: 'scripted-client-secret-0123456789' };
