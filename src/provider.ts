@@ -43,11 +43,11 @@ export function providerOptions(config: Config, origin: string): OAuthProviderOp
     authorizeEndpoint: AUTHORIZE_PATH,
     tokenEndpoint: TOKEN_PATH,
     clientRegistrationEndpoint: REGISTER_PATH,
-    scopesSupported: offeredScopes(config),
+    scopesSupported: [...offeredScopes(config)],
     // Advertised in the 401 challenge and as the resource's scopes_supported (MCP: SHOULD), so
     // clients ask for them up front. This server's basic use is its tools, so that is every scope
     // offered; the consent page and SCOPE_POLICY still narrow what is granted.
-    requiredScopes: offeredScopes(config),
+    requiredScopes: [...offeredScopes(config)],
     resourceMetadata: { resource: origin, resource_name: 'MCP server', bearer_methods_supported: ['header'] },
     accessTokenTTL: lifetimes.accessTokenSeconds,
     refreshTokenTTL: lifetimes.refreshTokenSeconds,

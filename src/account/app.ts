@@ -10,7 +10,6 @@
  */
 import type { GrantSummary } from '@cloudflare/workers-oauth-provider';
 import { Hono, type Context } from 'hono';
-import { audit } from '../audit/recorder';
 import type { AuthEnv } from '../auth/app';
 import { pageHeaders } from '../auth/pages';
 import { isTrusted } from '../auth/trusted-clients';
@@ -44,8 +43,7 @@ accountApp.post('/revoke', async (c) => {
   // Only a grant of the signed-in user: its key names the user (grant:<user>:<grant>).
   const grant = GRANT_ID.test(grantId) ? await readGrant(c.env.OAUTH_KV, session.userId, grantId) : undefined;
   if (!grant) return page(c, 404, 'No such app', 'That app is not connected to your account (any more).');
-  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, session.userId, grantId, grant.vaultId);
-  audit({ type: 'grant.revoked', reason: 'user', outcome: 'ok', userId: session.userId, email: session.email, detail: { grant_id: grantId, by: 'user' } });
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, { userId: session.userId, grantId, vaultId: grant.vaultId, email: session.email }, 'user');
   return c.redirect('/account?disconnected=1', 303);
 });
 

@@ -102,8 +102,7 @@ adminApp.delete('/users/:userId/grants/:grantId', async (c) => {
   const { userId, grantId } = c.req.param();
   // The grant's record names its upstream vault; a grant that is already gone has nothing left to delete.
   const grant = await readGrant(c.env.OAUTH_KV, userId, grantId);
-  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grantId, grant?.vaultId);
-  audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, detail: { grant_id: grantId, by: 'admin' } });
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, { userId, grantId, vaultId: grant?.vaultId }, 'admin');
   audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, detail: { grant_id: grantId, status: 204 } });
   return c.body(null, 204);
 });

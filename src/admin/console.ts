@@ -34,7 +34,7 @@ import { vaultIdOf } from '../storage/grant-records';
 import { revokeGrant } from '../storage/revoke-grant';
 import { redirectUriProblem } from './redirect-uris';
 import { isAdmin, isConsoleEnabled } from './admin-policy';
-import { byUser, clientNames, clientRow, clientRows, readGrant, scanGrants, userGrants, USER_GRANTS_PER_VIEW } from './console-data';
+import { byUser, clientNames, clientRow, clientRows, readGrant, scanGrants, userGrants, USER_GRANTS_PER_VIEW, type GrantRow } from './console-data';
 import {
   auditPage,
   AUTH_METHODS,
@@ -241,11 +241,17 @@ consoleApp.post('/console/clients/:clientId/delete', async (c) => {
   return c.redirect('/admin?notice=deleted', 303);
 });
 
+/** The grant the path names, if it exists under that user (its key names both: grant:<user>:<grant>). */
+async function grantInPath(c: Context<AuthEnv>): Promise<GrantRow | undefined> {
+  const { userId, grantId } = c.req.param();
+  return userId !== undefined && grantId !== undefined && USER_ID.test(userId) && GRANT_ID.test(grantId) ? readGrant(c.env.OAUTH_KV, userId, grantId) : undefined;
+}
+
 consoleApp.get('/console/users/:userId/grants/:grantId/revoke', async (c) => {
   const admin = await admitted(c);
   if (admin instanceof Response) return admin;
   const { userId, grantId } = c.req.param();
-  const grant = USER_ID.test(userId) && GRANT_ID.test(grantId) ? await readGrant(c.env.OAUTH_KV, userId, grantId) : undefined;
+  const grant = await grantInPath(c);
   if (!grant) return message(c, 404, 'No such grant', 'That grant does not exist (any more).');
   const names = await clientNames(c.env.OAUTH_PROVIDER, [grant]);
   const action = `/admin/console/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}/revoke`;
@@ -256,11 +262,9 @@ consoleApp.post('/console/users/:userId/grants/:grantId/revoke', async (c) => {
   const posted = await postedForm(c);
   if (posted instanceof Response) return posted;
   const { userId, grantId } = c.req.param();
-  // Only a grant that exists under this user: its key names both (grant:<user>:<grant>).
-  const grant = USER_ID.test(userId) && GRANT_ID.test(grantId) ? await readGrant(c.env.OAUTH_KV, userId, grantId) : undefined;
+  const grant = await grantInPath(c);
   if (!grant) return message(c, 404, 'No such grant', 'That grant does not exist (any more). Nothing was changed.');
-  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grantId, grant.vaultId);
-  audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, clientId: grant.clientId, detail: { grant_id: grantId, by: 'admin' } });
+  await revokeGrant(c.env.OAUTH_PROVIDER, c.env, { userId, grantId, vaultId: grant.vaultId, clientId: grant.clientId }, 'admin');
   audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, email: posted.admin.session.email, detail: { grant_id: grantId, status: 303, actor: posted.admin.session.userId } });
   return c.redirect(`/admin/console/users/${encodeURIComponent(userId)}?notice=revoked`, 303);
 });
@@ -284,8 +288,7 @@ consoleApp.post('/console/users/:userId/revoke-all', async (c) => {
   // One page per confirmation: each revocation lists and deletes the grant's tokens (KV operations per invocation are bounded).
   const listed = await c.env.OAUTH_PROVIDER.listUserGrants(userId, { limit: USER_GRANTS_PER_VIEW });
   for (const grant of listed.items) {
-    await revokeGrant(c.env.OAUTH_PROVIDER, c.env, userId, grant.id, vaultIdOf(grant.metadata));
-    audit({ type: 'grant.revoked', reason: 'admin', outcome: 'ok', userId, clientId: grant.clientId, detail: { grant_id: grant.id, by: 'admin' } });
+    await revokeGrant(c.env.OAUTH_PROVIDER, c.env, { userId, grantId: grant.id, vaultId: vaultIdOf(grant.metadata), clientId: grant.clientId }, 'admin');
     audit({ type: 'admin.action', reason: 'grant_revoked', outcome: 'ok', userId, email: posted.admin.session.email, detail: { grant_id: grant.id, status: 303, actor: posted.admin.session.userId } });
   }
   return c.redirect(`/admin/console/users/${encodeURIComponent(userId)}?notice=${listed.cursor === undefined ? 'revoked-all' : 'revoked-some'}`, 303);

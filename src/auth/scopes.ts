@@ -37,12 +37,22 @@ export const ALL_SCOPES = Object.keys(SCOPES) as Scope[];
  * The scopes this configuration offers: advertised (`scopes_supported`, the 401 challenge), asked
  * for by default, and grantable. A scope of the catalogue it does not offer is unknown to clients.
  */
-export function offeredScopes(config: { upstream: { kind: UpstreamKind }; upstreamTokens: { enabled: boolean } }): Scope[] {
-  return ALL_SCOPES.filter((scope) => {
-    const definition: ScopeDefinition = SCOPES[scope];
-    return definition.upstream === undefined || (config.upstreamTokens.enabled && definition.upstream === config.upstream.kind);
-  });
+export function offeredScopes(config: OfferingConfig): readonly Scope[] {
+  let offered = offeredByConfig.get(config);
+  if (!offered) {
+    offered = ALL_SCOPES.filter((scope) => {
+      const definition: ScopeDefinition = SCOPES[scope];
+      return definition.upstream === undefined || (config.upstreamTokens.enabled && definition.upstream === config.upstream.kind);
+    });
+    offeredByConfig.set(config, offered);
+  }
+  return offered;
 }
+
+type OfferingConfig = { upstream: { kind: UpstreamKind }; upstreamTokens: { enabled: boolean } };
+
+/** Once per parsed configuration (loadConfig gives one object per env): the metadata and /authorize ask on every request. */
+const offeredByConfig = new WeakMap<OfferingConfig, readonly Scope[]>();
 
 export function isScope(value: string): value is Scope {
   return Object.hasOwn(SCOPES, value);

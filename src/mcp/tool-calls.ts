@@ -11,12 +11,12 @@
  */
 import { z } from 'zod';
 import { recordToolCall } from '../audit/hooks';
-import { endGrantForReauthorization, UpstreamAccessError, upstreamApiFor } from '../upstream/api';
+import { endGrantForReauthorization, UpstreamAccessError, upstreamApiFor, type UpstreamApi } from '../upstream/api';
 import { hasScopes, type Scope } from '../auth/scopes';
 import type { RequestAuth } from './request-auth';
 import { INSUFFICIENT_SCOPE_CODE, insufficientScopeMessage, missingScopeFor } from './scope-guard';
 import { findTool, TOOLS } from './tools';
-import { exceedsBytes, formatBytes, toolError, utf8Bytes, type ToolDefinition, type ToolResult } from './tools/define';
+import { exceedsBytes, formatBytes, toolError, utf8Bytes, type ToolContext, type ToolDefinition, type ToolResult } from './tools/define';
 
 /** JSON-RPC "Invalid params" (JSON-RPC 2.0 §5.1): the code every MCP revision uses for an unknown tool. */
 const INVALID_PARAMS = -32602;
@@ -115,7 +115,7 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
   }
   let result: ToolResult;
   try {
-    result = boundedResult(tool, await tool.run(args.data, { auth, env, upstream: upstreamApiFor(auth, env) }));
+    result = boundedResult(tool, await tool.run(args.data, toolContext(auth, env)));
   } catch (error) {
     if (error instanceof UpstreamAccessError) return upstreamFailure(auth, env, tool, error, startedAt, onStepUp);
     recordToolCall(auth, env, tool.name, 'exception', startedAt);
@@ -123,6 +123,18 @@ export async function callToolAs(auth: RequestAuth, env: Env, params: { name?: u
   }
   recordToolCall(auth, env, tool.name, result.isError === true ? 'tool_error' : 'ok', startedAt);
   return result;
+}
+
+/** What a tool runs with. The upstream capability is built only for a tool that asks for it: most never do. */
+function toolContext(auth: RequestAuth, env: Env): ToolContext {
+  let upstream: UpstreamApi | undefined;
+  return {
+    auth,
+    env,
+    get upstream() {
+      return (upstream ??= upstreamApiFor(auth, env));
+    },
+  };
 }
 
 /**

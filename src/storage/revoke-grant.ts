@@ -5,9 +5,23 @@
  * with its props, so its upstream tokens are unreadable from then on and deleted by the vault's alarm.)
  */
 import type { OAuthHelpers } from '@cloudflare/workers-oauth-provider';
+import { audit } from '../audit/recorder';
 import { forgetUpstreamTokens } from '../upstream/vault';
 
-export async function revokeGrant(oauth: OAuthHelpers, env: Pick<Env, 'UPSTREAM_VAULT'>, userId: string, grantId: string, vaultId: string | undefined): Promise<void> {
+export interface RevokedGrant {
+  userId: string;
+  grantId: string;
+  /** The grant's upstream vault (its metadata's `vaultId`), if it has one. */
+  vaultId: string | undefined;
+  /** For the audit record, when known. */
+  clientId?: string;
+  email?: string;
+}
+
+/** Revokes `grant` on behalf of `by` (an administrator or the user), and records it in the audit trail. */
+export async function revokeGrant(oauth: OAuthHelpers, env: Pick<Env, 'UPSTREAM_VAULT'>, grant: RevokedGrant, by: 'admin' | 'user'): Promise<void> {
+  const { userId, grantId, clientId, email } = grant;
   await oauth.revokeGrant(grantId, userId);
-  await forgetUpstreamTokens(env, vaultId);
+  await forgetUpstreamTokens(env, grant.vaultId);
+  audit({ type: 'grant.revoked', reason: by, outcome: 'ok', userId, ...(email ? { email } : {}), ...(clientId ? { clientId } : {}), detail: { grant_id: grantId, by } });
 }

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../config';
 import type { RequestAuth } from '../mcp/request-auth';
 import { upstreamFor } from './index';
 import { describe, upstreamFetch } from './http';
-import { injectedUpstreamOptions, UPSTREAM_TIMEOUT_MS, UpstreamError } from './types';
+import { injectedUpstreamOptions, UPSTREAM_TIMEOUT_MS, UpstreamError, type UpstreamAdapter } from './types';
 import { forgetUpstreamTokens, retentionSeconds, vaultFor, type VaultAccess } from './vault';
 import { audit } from '../audit/recorder';
 import type { VaultRef } from './vault-ref';
@@ -62,9 +62,11 @@ export interface UpstreamApi {
 /** The capability for one tool call by `auth`. Cheap: nothing is fetched until the tool asks. */
 export function upstreamApiFor(auth: RequestAuth, env: Env): UpstreamApi {
   const config = loadConfig(env);
-  const adapter = () => upstreamFor(config, fetch, injectedUpstreamOptions(env));
+  const options = injectedUpstreamOptions(env);
+  let built: UpstreamAdapter | undefined;
+  const adapter = () => (built ??= upstreamFor(config, fetch, options));
   const idpName = config.upstream.kind === 'github' ? 'GitHub' : 'Your identity provider';
-  const timeoutMs = injectedUpstreamOptions(env).timeoutMs ?? UPSTREAM_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? UPSTREAM_TIMEOUT_MS;
 
   async function allowedOrigins(): Promise<Set<string>> {
     const origins = new Set(config.upstreamTokens.apiOrigins);
@@ -97,9 +99,10 @@ export function upstreamApiFor(auth: RequestAuth, env: Env): UpstreamApi {
       if (!config.upstreamTokens.enabled) throw new UpstreamAccessError('refused', 'This server is not configured to act as you upstream (UPSTREAM_TOKENS is off).', 'upstream_tokens_off');
       if (!ref) throw new UpstreamAccessError('reauthorize', reauthorizeMessage(idpName, 'This connection was made before this server kept upstream sign-ins.'), 'no_vault');
       const url = new URL(input);
-      if (!(await allowedOrigins()).has(url.origin)) {
+      const allowed = await allowedOrigins();
+      if (!allowed.has(url.origin)) {
         // A tool bug or a prompt-injected URL: the user's token goes nowhere but the upstream's API.
-        throw new UpstreamAccessError('refused', `This server sends your ${idpName === 'GitHub' ? 'GitHub' : 'upstream'} token only to ${[...(await allowedOrigins())].join(', ')}, not to ${url.origin}.`, 'origin_not_allowed');
+        throw new UpstreamAccessError('refused', `This server sends your ${idpName === 'GitHub' ? 'GitHub' : 'upstream'} token only to ${[...allowed].join(', ')}, not to ${url.origin}.`, 'origin_not_allowed');
       }
       const send = upstreamFetch(fetch, { timeoutMs, idp: idpName });
       const attempt = async (token: string): Promise<Response> => {

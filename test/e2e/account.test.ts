@@ -11,7 +11,7 @@ import { closeBrowser, newBrowserContext } from '../../cli/lib/browser-login.ts'
 import { discover, type Discovery } from '../../cli/lib/oauth-client.ts';
 import { ROOT, startSystem, type RunningSystem } from '../../scripts/system.ts';
 import { cleanUp } from './support/clean-up.ts';
-import { connectApp, toolsListStatus } from './support/connected-app.ts';
+import { connectApp, signInAtPage, toolsListStatus } from './support/connected-app.ts';
 
 const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
 
@@ -34,12 +34,7 @@ describe('connected apps, in a real browser', () => {
     const context = await newBrowserContext();
     try {
       const page = await context.newPage();
-      await page.goto(`${system.origin}/account`);
-      // At the dev IdP's login form.
-      await page.fill('#login', 'alice');
-      await page.fill('#password', 'alice');
-      await page.click('#sign-in');
-      await page.waitForURL(`${system.origin}/account`);
+      await signInAtPage(page, `${system.origin}/account`, `${system.origin}/account`);
       expect(await page.textContent('h1')).toBe('Apps connected to your account');
       expect(await page.textContent('body')).toContain('Signed in as alice@example.com.');
       const box = page.locator('.app', { hasText: 'Team gateway' });

@@ -12,7 +12,7 @@ import { closeBrowser, newBrowserContext } from '../../cli/lib/browser-login.ts'
 import { discover, type Discovery } from '../../cli/lib/oauth-client.ts';
 import { ROOT, startSystem, type RunningSystem } from '../../scripts/system.ts';
 import { cleanUp } from './support/clean-up.ts';
-import { connectApp, toolsListStatus } from './support/connected-app.ts';
+import { connectApp, signInAtPage, toolsListStatus } from './support/connected-app.ts';
 
 const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
 const APP_NAME = 'Console e2e gateway';
@@ -36,11 +36,7 @@ describe('the admin console, in a real browser', () => {
     const context = await newBrowserContext();
     try {
       const page = await context.newPage();
-      await page.goto(`${system.origin}/admin`);
-      await page.fill('#login', 'alice');
-      await page.fill('#password', 'alice');
-      await page.click('#sign-in');
-      await page.waitForURL(`${system.origin}/admin`);
+      await signInAtPage(page, `${system.origin}/admin`, `${system.origin}/admin`);
       expect(await page.textContent('h1')).toBe('Clients');
       const client = page.locator('tr.client', { hasText: APP_NAME });
       expect(await client.count()).toBe(1);
@@ -89,11 +85,7 @@ describe('the admin console, in a real browser', () => {
     try {
       const page = await context.newPage();
       // Every sign-in returns to /admin (a fixed list: ../../src/auth/web-session.ts).
-      await page.goto(`${system.origin}/admin/console/audit`);
-      await page.fill('#login', 'alice');
-      await page.fill('#password', 'alice');
-      await page.click('#sign-in');
-      await page.waitForURL(`${system.origin}/admin`);
+      await signInAtPage(page, `${system.origin}/admin/console/audit`, `${system.origin}/admin`);
       await page.goto(`${system.origin}/admin/console/audit?type=grant.revoked`);
       // The trail is written after each response (waitUntil): give it a moment.
       await expect.poll(async () => {

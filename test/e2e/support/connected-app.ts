@@ -5,6 +5,7 @@
  */
 import { browserLogin } from '../../../cli/lib/browser-login.ts';
 import { exchangeCode, registerClient, startAuthorization, type Discovery } from '../../../cli/lib/oauth-client.ts';
+import type { Page } from 'playwright-core';
 import { McpWire } from '../../support/mcp-wire.ts';
 
 export const APP_CALLBACK = 'https://gateway.test/oauth/callback';
@@ -20,4 +21,16 @@ export async function connectApp(discovery: Discovery, name: string, login = 'al
 /** What `tools/list` with `token` answers on `mcpUrl` (MCP 2026-07-28): 200, or 401 once the app is cut off. */
 export async function toolsListStatus(mcpUrl: string, token: string): Promise<number> {
   return (await new McpWire(mcpUrl, token, (request) => fetch(request), '2026-07-28').request('tools/list')).status;
+}
+
+/**
+ * Opens `url` (a page of this server that needs a sign-in), signs `login` in at the dev IdP's form
+ * (the password is the login) and waits until the browser is back at `landing`.
+ */
+export async function signInAtPage(page: Page, url: string, landing: string, login = 'alice'): Promise<void> {
+  await page.goto(url);
+  await page.fill('#login', login);
+  await page.fill('#password', login);
+  await page.click('#sign-in');
+  await page.waitForURL(landing);
 }
